@@ -1,0 +1,1 @@
+"""Formats and transports: bytes to field dictionaries and back. No money, no database."""

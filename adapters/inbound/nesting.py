@@ -1,0 +1,52 @@
+"""Dotted field names become nested groups: `consent.text` → `{"consent": {"text": …}}`.
+
+Shared by every format, so JSON keys, form names and XML element names nest alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exchange.errors import BadRequest
+from exchange.types import FieldError
+
+
+def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Nest dotted names (and the keys of nested mappings); a later scalar replaces an earlier."""
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        if isinstance(value, Mapping):
+            value = nest_dotted(value)
+        parts = name.split(".")
+        # "a..b", ".a" or "a." are not paths: keep such a name as it is.
+        if not all(parts):
+            parts = [name]
+        _put(nested, parts, value, name)
+    return nested
+
+
+def _put(target: dict[str, Any], parts: list[str], value: Any, name: str) -> None:
+    for depth, part in enumerate(parts[:-1]):
+        child = target.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise _conflict(".".join(parts[: depth + 1]))
+        target = child
+    leaf = parts[-1]
+    existing = target.get(leaf)
+    if isinstance(existing, dict) and isinstance(value, dict):
+        for key, item in value.items():
+            _put(existing, [key], item, f"{name}.{key}")
+    elif isinstance(existing, dict) or (leaf in target and isinstance(value, dict)):
+        raise _conflict(name)
+    else:
+        target[leaf] = value
+
+
+def _conflict(name: str) -> BadRequest:
+    message = f"{name!r} is given both as a single value and as a group of fields"
+    return BadRequest(
+        message,
+        code="conflicting_fields",
+        errors=[FieldError(field=name, code="conflicting_fields", message=message)],
+    )

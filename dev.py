@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Set up and run the exchange with nothing but Python 3.11+.
+
+    python3 dev.py demo   # a virtualenv in .venv, the package, then the demo exchange on :8000
+    python3 dev.py test   # the same setup with test tools, then the whole test suite
+
+Extra arguments go to `exchange serve` (demo) or to pytest (test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def setup(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    # Reinstall only when the dependencies (or the extras asked for) changed.
+    stamp = VENV / f".installed-{extras or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    target = f".[{extras}]" if extras else "."
+    print(f"installing {target} into .venv", flush=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)
+    subprocess.run([*pip, "-e", target], check=True, cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def main() -> int:
+    command, *rest = sys.argv[1:] or ["help"]
+    if command == "demo":
+        setup("")
+        env = {**os.environ}
+        env.setdefault("EXCHANGE_ALLOW_PRIVATE_DESTINATIONS", "1")
+        return subprocess.call([str(BIN / "exchange"), "serve", "--demo", *rest], cwd=ROOT, env=env)
+    if command == "test":
+        setup("test")
+        return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+    print(__doc__)
+    return 0 if command == "help" else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The lead exchange core: canonical types, pipeline, distribution, storage, API, jobs, CLI."""

@@ -1,0 +1,123 @@
+"""The Litestar application: services built at start-up, controllers, errors, the spec."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from exchange.api.auth import provide_principal
+from exchange.api.buyers import BuyerController
+from exchange.api.errors import EXCEPTION_HANDLERS
+from exchange.api.keys import KeyController
+from exchange.api.leads import LeadController
+from exchange.api.publishers import PublisherController
+from exchange.api.service import healthz, metrics
+from exchange.api.services import Metrics, Services, VerticalCache
+from exchange.api.verticals import VerticalController
+from exchange.clock import Clock, utc_now
+from exchange.jobs.distribute import JobContext
+from exchange.jobs.outbox import OutboxRunner
+from exchange.settings import Settings, load_settings
+from exchange.storage.db import create_engine
+from exchange.storage.migrate import seed, upgrade
+from exchange.storage.writer import LeadWriter
+
+VERSION = "0.1.0"
+
+
+async def start_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    """Migrate, seed, and start the writer and the outbox runner of this process."""
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
+    await seed(engine, admin_key=settings.admin_key)
+    jobs = JobContext(engine=engine, clock=clock)
+    runner = OutboxRunner(
+        jobs, poll_seconds=settings.outbox_poll_seconds, lease_seconds=settings.outbox_lease_seconds
+    )
+    writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
+    verticals = VerticalCache(engine)
+    await verticals.reload()
+    writer.start()
+    runner.start()
+    return Services(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        writer=writer,
+        runner=runner,
+        jobs=jobs,
+        verticals=verticals,
+        metrics=Metrics(),
+    )
+
+
+async def stop_services(services: Services) -> None:
+    await services.writer.stop()
+    await services.runner.stop()
+    await services.engine.dispose()
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Litestar:
+    settings = settings or load_settings()
+    holder: dict[str, Services] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        holder["services"] = await start_services(settings, clock)
+        try:
+            yield
+        finally:
+            await stop_services(holder.pop("services"))
+
+    def provide_services() -> Services:
+        return holder["services"]
+
+    return Litestar(
+        route_handlers=[
+            KeyController,
+            PublisherController,
+            BuyerController,
+            VerticalController,
+            LeadController,
+            healthz,
+            metrics,
+        ],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Lead exchange",
+            version=VERSION,
+            description="Publishers post leads; the exchange checks, grades, prices and sells them.",
+            path="/schema",
+            render_plugins=[RedocRenderPlugin(path="/")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="an API key")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+    )
+
+
+def openapi_document() -> str:
+    """The spec as committed in openapi/openapi.json: stable key order, two-space indent."""
+    import json
+
+    from litestar.serialization import encode_json
+
+    app = create_app(Settings())
+    spec = json.loads(encode_json(app.openapi_schema.to_schema()))
+    return json.dumps(spec, indent=2, sort_keys=True) + "\n"

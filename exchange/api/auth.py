@@ -1,0 +1,66 @@
+"""Bearer keys: who is calling, and what their role lets them do.
+
+Missing or unknown key: 401. A role that may never do a thing: 403. Another
+tenant's object: 404, so existence is not revealed (CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import msgspec
+from litestar import Request
+from sqlalchemy import select
+
+from exchange.api.services import Services
+from exchange.errors import Forbidden, Unauthorized
+from exchange.storage import tables as t
+from exchange.storage.migrate import hash_key
+from exchange.types import Role
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: str
+    role: Role
+    publisher_id: str | None = None
+    buyer_id: str | None = None
+    # A publisher's intake terms, read with the key so intake needs no second query.
+    default_vertical: str | None = None
+    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"a {self.role} key may not do this", code="forbidden")
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("operator", "finance")
+
+
+def new_api_key() -> str:
+    return "lx_" + secrets.token_urlsafe(30)
+
+
+async def provide_principal(request: Request, services: Services) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="unauthorized")
+    k, p = t.api_keys.c, t.publishers.c
+    query = (
+        select(k.id, k.role, k.publisher_id, k.buyer_id, p.default_vertical, p.field_mapping)
+        .select_from(t.api_keys.outerjoin(t.publishers, p.id == k.publisher_id))
+        .where(k.key_hash == hash_key(token.strip()), k.revoked_at.is_(None))
+    )
+    async with services.engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise Unauthorized("unknown or revoked API key", code="unauthorized")
+    return Principal(
+        key_id=row.id,
+        role=row.role,
+        publisher_id=row.publisher_id,
+        buyer_id=row.buyer_id,
+        default_vertical=row.default_vertical,
+        field_mapping=row.field_mapping or {},
+    )

@@ -1,0 +1,83 @@
+"""One error shape for every failure: `{"code", "message", "errors": [{"field", "code", "message"}]}`."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from exchange.errors import ExchangeError
+from exchange.types import ErrorBody, FieldError
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+}
+_AT = re.compile(r" - at `\$\.?([^`]*)`")
+
+
+def _response(
+    status: int, body: ErrorBody, headers: dict[str, str] | None = None
+) -> Response[ErrorBody]:
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def exchange_error(_: Request, exc: ExchangeError) -> Response[ErrorBody]:
+    return _response(
+        exc.status_code, ErrorBody(code=exc.code, message=exc.message, errors=exc.errors)
+    )
+
+
+def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody]:
+    """A typed body or query that did not decode: 422 naming each field, 400 if unreadable."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    errors = []
+    for problem in problems:
+        if not isinstance(problem, dict):
+            continue
+        message = str(problem.get("message", "invalid"))
+        key = problem.get("key")
+        match = _AT.search(message)
+        field = match.group(1) if match else (str(key) if key else "body")
+        errors.append(
+            FieldError(field=field or "body", code="invalid", message=_AT.sub("", message))
+        )
+    if not errors:
+        return _response(400, ErrorBody(code="bad_request", message=str(exc.detail)))
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return _response(422, ErrorBody(code="invalid", message=summary, errors=errors))
+
+
+def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
+    status = exc.status_code
+    headers = dict(exc.headers) if exc.headers else None
+    return _response(
+        status, ErrorBody(code=_CODES.get(status, "error"), message=str(exc.detail)), headers
+    )
+
+
+def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _response(
+        500, ErrorBody(code="internal_error", message="internal error; it has been logged")
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ExchangeError: exchange_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,85 @@
+"""Verticals: field schemas readable by every role, distribution settings set by operators."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, get, post, put
+from sqlalchemy import select, update
+
+from exchange.api.auth import Principal
+from exchange.api.services import Services
+from exchange.errors import Conflict, NotFound
+from exchange.storage import tables as t
+from exchange.types import Page
+from exchange.verticals import (
+    Distribution,
+    Vertical,
+    VerticalIn,
+    check_distribution,
+    check_vertical,
+)
+
+
+class VerticalPage(Page, kw_only=True):
+    items: list[Vertical]
+
+
+class VerticalController(Controller):
+    path = "/v1/verticals"
+    tags = ["verticals"]
+
+    @get("/", summary="Every vertical with its fields and distribution settings")
+    async def list_verticals(self, principal: Principal, services: Services) -> VerticalPage:
+        return VerticalPage(items=await services.verticals.all())
+
+    @get("/{key:str}", summary="One vertical: its fields and distribution settings")
+    async def get_vertical(self, key: str, principal: Principal, services: Services) -> Vertical:
+        await services.verticals.reload()
+        vertical = await services.verticals.get(key)
+        if vertical is None:
+            raise NotFound(f"no vertical {key!r}")
+        return vertical
+
+    @post("/", summary="Create an operator's own vertical")
+    async def create_vertical(
+        self, data: VerticalIn, principal: Principal, services: Services
+    ) -> Vertical:
+        principal.require("operator")
+        check_vertical(data)
+        check_distribution(data.distribution)
+        now = services.clock()
+        async with services.engine.begin() as conn:
+            exists = await conn.scalar(
+                select(t.verticals.c.key).where(t.verticals.c.key == data.key)
+            )
+            if exists is not None:
+                raise Conflict(f"vertical {data.key!r} exists", code="already_exists")
+            await conn.execute(
+                t.verticals.insert().values(
+                    key=data.key,
+                    fields=msgspec.to_builtins(data.fields),
+                    distribution=msgspec.to_builtins(data.distribution),
+                    is_builtin=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await services.verticals.reload()
+        return Vertical(key=data.key, fields=data.fields, distribution=data.distribution)
+
+    @put("/{key:str}/distribution", summary="Set how a vertical's leads are distributed")
+    async def set_distribution(
+        self, key: str, data: Distribution, principal: Principal, services: Services
+    ) -> Distribution:
+        principal.require("operator")
+        check_distribution(data)
+        async with services.engine.begin() as conn:
+            result = await conn.execute(
+                update(t.verticals)
+                .where(t.verticals.c.key == key)
+                .values(distribution=msgspec.to_builtins(data), updated_at=services.clock())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"no vertical {key!r}")
+        await services.verticals.reload()
+        return data

@@ -1,0 +1,139 @@
+"""The in-process outbox runner: claims due work rows, runs their job, marks them done.
+
+Claims are leases (an atomic UPDATE), so several processes can share one outbox;
+work left by a crashed process is taken again when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.jobs.distribute import JobContext, distribute
+from exchange.storage import tables as t
+
+log = logging.getLogger(__name__)
+
+Job = Callable[..., Awaitable[Any]]
+JOBS: dict[str, Job] = {"distribute": distribute}
+MAX_ATTEMPTS = 8
+
+
+class OutboxRunner:
+    def __init__(
+        self,
+        ctx: JobContext,
+        *,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 60.0,
+        concurrency: int = 32,
+    ) -> None:
+        self._ctx = ctx
+        self.lease = timedelta(seconds=lease_seconds)
+        self._engine: AsyncEngine = ctx.engine
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="outbox-runner")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                claimed = await self.claim(self._concurrency - len(self._running))
+            except Exception:
+                log.exception("claiming outbox work failed")
+                claimed = []
+            for row in claimed:
+                task = asyncio.create_task(self._run_one(row))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            if claimed and len(self._running) < self._concurrency:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            except TimeoutError:
+                pass
+
+    async def claim(self, limit: int) -> list[Any]:
+        if limit <= 0:
+            return []
+        now = self._ctx.clock()
+        o = t.outbox.c
+        due = and_(
+            o.done_at.is_(None),
+            o.due_at <= now,
+            or_(o.locked_until.is_(None), o.locked_until < now),
+        )
+        ids = select(o.id).where(due).order_by(o.id).limit(limit)
+        if self._engine.dialect.name == "postgresql":
+            ids = ids.with_for_update(skip_locked=True)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(t.outbox)
+                .where(o.id.in_(ids.scalar_subquery()), due)
+                .values(locked_until=now + self.lease, attempts=o.attempts + 1)
+                .returning(o.id, o.job, o.lead_id, o.payload, o.attempts)
+            )
+            return list(result.all())
+
+    async def _run_one(self, row: Any) -> None:
+        async with self._limit:
+            await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts)
+
+
+async def run_job(
+    ctx: JobContext,
+    outbox_id: int,
+    job: str,
+    lead_id: str | None,
+    payload: dict[str, Any],
+    attempts: int,
+) -> Any:
+    """Run one claimed job and record its end: done, or due again after a backoff (then None)."""
+    o = t.outbox.c
+    try:
+        result = await JOBS[job](ctx, lead_id=lead_id, **payload)
+    except Exception as exc:
+        log.exception("job %s of outbox row %s failed", job, outbox_id)
+        delay = min(600.0, 2.0**attempts) * (0.5 + random.random())
+        values: dict[str, Any] = {"last_error": repr(exc)[:2000], "locked_until": None}
+        if attempts >= MAX_ATTEMPTS:
+            values["done_at"] = ctx.clock()
+        else:
+            values["due_at"] = ctx.clock() + timedelta(seconds=delay)
+        async with ctx.engine.begin() as conn:
+            await conn.execute(update(t.outbox).where(o.id == outbox_id).values(**values))
+        return None
+    async with ctx.engine.begin() as conn:
+        await conn.execute(
+            update(t.outbox).where(o.id == outbox_id).values(done_at=ctx.clock(), locked_until=None)
+        )
+    return result

@@ -1,0 +1,109 @@
+"""Grade: an A-D class and a 0-100 score for a valid lead, with the reasons that made it.
+
+Each factor gives one reason and its points; the score is their sum, rounded and held
+to 0..100. Operators read this table to explain a grade:
+
+| factor       | reason                   | points                                   |
+|--------------|--------------------------|------------------------------------------|
+| consent      | consent:trustedform      | +25 (the best evidence sent counts)      |
+|              | consent:jornaya          | +25                                      |
+|              | consent:text             | +12 (text with a timestamp)              |
+|              | consent:none             | 0                                        |
+| phone        | phone:mobile             | +20                                      |
+|              | phone:landline           | +12                                      |
+|              | phone:unknown            | +12 (most US numbers: mobile or fixed)   |
+|              | phone:voip               | +2                                       |
+|              | phone:none               | 0                                        |
+| e-mail       | email:ok                 | +15                                      |
+|              | email:none               | +5                                       |
+|              | email:disposable         | -20                                      |
+| ip address   | ip:private               | -10 (only listed when private)           |
+| completeness | completeness:0.80        | +20 × share of optional fields sent      |
+| source       | source:0.35              | 40 × (score - 0.5): -20 (bad) to +20     |
+|              | source:unknown           | 0 (a new source is neither)              |
+
+The source score (0..1) is the publisher's or sub_id's quality from returns and
+dispositions. Grade by score: A from 75, B from 50, C from 30, D below.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from exchange.pipeline.validate import LeadSignals
+from exchange.types import Grade, Lead
+
+# The table above, as data. Points per reason; factors pick one reason each.
+POINTS: dict[str, int] = {
+    "consent:trustedform": 25,
+    "consent:jornaya": 25,
+    "consent:text": 12,
+    "consent:none": 0,
+    "phone:mobile": 20,
+    "phone:landline": 12,
+    "phone:unknown": 12,
+    "phone:voip": 2,
+    "phone:none": 0,
+    "email:ok": 15,
+    "email:none": 5,
+    "email:disposable": -20,
+    "ip:private": -10,
+}
+COMPLETENESS_POINTS = 20
+# A source's score moves the total by up to this many points either way; a score of
+# 0.5 (and an unknown source) moves it not at all.
+SOURCE_POINTS = 20
+THRESHOLDS: tuple[tuple[int, Grade], ...] = ((75, "A"), (50, "B"), (30, "C"), (0, "D"))
+
+
+class GradeResult(msgspec.Struct, frozen=True, kw_only=True):
+    grade: Grade
+    score: int
+    reasons: list[str]
+
+
+def _consent_reason(signals: LeadSignals) -> str:
+    if signals.has_trustedform:
+        return "consent:trustedform"
+    if signals.has_jornaya:
+        return "consent:jornaya"
+    return "consent:text" if signals.has_consent_text else "consent:none"
+
+
+def _phone_reason(lead: Lead, signals: LeadSignals) -> str:
+    if not lead.fields.get("phone"):
+        return "phone:none"
+    return f"phone:{signals.phone_type or 'unknown'}"
+
+
+def _email_reason(lead: Lead, signals: LeadSignals) -> str:
+    if not lead.fields.get("email"):
+        return "email:none"
+    return "email:disposable" if signals.is_disposable_email else "email:ok"
+
+
+def grade_lead(
+    lead: Lead, signals: LeadSignals, *, source_score: float | None = None
+) -> GradeResult:
+    """Grade a valid lead from what validation found and its source's closed-loop score (0..1)."""
+    reasons = [_consent_reason(signals), _phone_reason(lead, signals), _email_reason(lead, signals)]
+    if signals.is_private_ip:
+        reasons.append("ip:private")
+    total: float = sum(POINTS[reason] for reason in reasons)
+
+    completeness = min(max(signals.completeness, 0.0), 1.0)
+    total += COMPLETENESS_POINTS * completeness
+    reasons.append(f"completeness:{completeness:.2f}")
+
+    if source_score is None or math.isnan(source_score):
+        reasons.append("source:unknown")
+    else:
+        source = min(max(source_score, 0.0), 1.0)
+        total += SOURCE_POINTS * 2 * (source - 0.5)
+        reasons.append(f"source:{source:.2f}")
+
+    score = min(max(round(total), 0), 100)
+    grade = next(grade for floor, grade in THRESHOLDS if score >= floor)
+    return GradeResult(grade=grade, score=score, reasons=reasons)

@@ -1,0 +1,67 @@
+"""Settings, read once from the environment (and an optional TOML file) into a frozen Struct.
+
+Every variable CONTRACT.md names is here; nothing else in the code reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/exchange.db"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    admin_key: str | None = None
+    smtp_port: int | None = None
+    ftp_port: int | None = None
+    allow_private_destinations: bool = False
+    smtp_relay: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    # Group commit: how many leads one transaction may carry at most.
+    writer_max_batch: int = 256
+    # In-process outbox runner: how often it looks for work nobody woke it for.
+    outbox_poll_seconds: float = 1.0
+    # How long a claimed outbox row is someone's before another process may take it.
+    outbox_lease_seconds: float = 60.0
+    demo: bool = False
+
+
+_ENV = {
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "EXCHANGE_ADMIN_KEY": "admin_key",
+    "EXCHANGE_SMTP_PORT": "smtp_port",
+    "EXCHANGE_FTP_PORT": "ftp_port",
+    "EXCHANGE_ALLOW_PRIVATE_DESTINATIONS": "allow_private_destinations",
+    "EXCHANGE_SMTP_RELAY": "smtp_relay",
+    "EXCHANGE_MAX_BODY_BYTES": "max_body_bytes",
+    "EXCHANGE_WRITER_MAX_BATCH": "writer_max_batch",
+    "EXCHANGE_OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
+    "EXCHANGE_OUTBOX_LEASE_SECONDS": "outbox_lease_seconds",
+}
+
+
+def load_settings(environ: dict[str, str] | None = None, toml_path: Path | None = None) -> Settings:
+    """Environment wins over the TOML file (`EXCHANGE_CONFIG` or ./exchange.toml when present)."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    path = toml_path or Path(env.get("EXCHANGE_CONFIG", "exchange.toml"))
+    if path.is_file():
+        values.update(tomllib.loads(path.read_text()))
+    for var, name in _ENV.items():
+        raw = env.get(var)
+        if raw is not None and raw != "":
+            values[name] = raw
+    if isinstance(values.get("allow_private_destinations"), str):
+        values["allow_private_destinations"] = values["allow_private_destinations"] in (
+            "1",
+            "true",
+            "yes",
+        )
+    return msgspec.convert(values, Settings, strict=False)

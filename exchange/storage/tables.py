@@ -1,0 +1,201 @@
+"""Tables of the exchange core: accounts and keys, verticals, leads, events, outbox, dedupe, idempotency.
+
+Declarative models describe the schema (Alembic reads them); hot paths use their
+`__table__` with Core statements.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, whatever the database keeps (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    publisher_id: Mapped[str | None] = mapped_column(String(32))
+    buyer_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Publisher(Base):
+    __tablename__ = "publishers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    payout: Mapped[dict[str, Any]] = mapped_column(Json)
+    default_vertical: Mapped[str | None] = mapped_column(String(48))
+    inbox: Mapped[str] = mapped_column(String(64), unique=True)
+    field_mapping: Mapped[dict[str, Any]] = mapped_column(Json)
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Buyer(Base):
+    __tablename__ = "buyers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    credit_limit_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class VerticalRow(Base):
+    __tablename__ = "verticals"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    fields: Mapped[list[Any]] = mapped_column(Json)
+    distribution: Mapped[dict[str, Any]] = mapped_column(Json)
+    is_builtin: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LeadRow(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_publisher_id_id", "publisher_id", "id"),
+        Index("ix_leads_status_id", "status", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vertical: Mapped[str] = mapped_column(String(48))
+    publisher_id: Mapped[str] = mapped_column(String(32))
+    sub_id: Mapped[str | None] = mapped_column(String(255))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    grade: Mapped[str | None] = mapped_column(String(1))
+    grade_score: Mapped[int | None] = mapped_column(Integer)
+    grade_reasons: Mapped[list[str]] = mapped_column(Json)
+    fields: Mapped[dict[str, Any]] = mapped_column(Json)
+    consent: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    extra: Mapped[dict[str, Any]] = mapped_column(Json)
+    errors: Mapped[list[Any]] = mapped_column(Json)
+    payout_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LeadEvent(Base):
+    """A lead's history, append-only: nothing here is ever updated (erasure aside)."""
+
+    __tablename__ = "lead_events"
+    __table_args__ = (Index("ix_lead_events_lead_id_id", "lead_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class OutboxRow(Base):
+    """Work still owed on a lead, committed with it; a runner claims and completes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(48))
+    lead_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DedupeKey(Base):
+    """The latest lead per (vertical, phone|email): a hash, so erasure leaves no contact here."""
+
+    __tablename__ = "dedupe_keys"
+
+    vertical: Mapped[str] = mapped_column(String(48), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    publisher_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[str | None] = mapped_column(String(32))
+    status_code: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+api_keys = ApiKey.__table__
+publishers = Publisher.__table__
+buyers = Buyer.__table__
+verticals = VerticalRow.__table__
+leads = LeadRow.__table__
+lead_events = LeadEvent.__table__
+outbox = OutboxRow.__table__
+dedupe_keys = DedupeKey.__table__
+idempotency_keys = IdempotencyKey.__table__

@@ -1,0 +1,298 @@
+"""The lead writer: one task per process commits concurrent requests' leads together.
+
+Group commit: requests queue their lead (row, events, outbox work, dedupe keys,
+idempotency key) and wait; the writer takes everything queued, decides duplicates
+and replays in order, inserts all rows in one transaction and commits, then answers
+each request. Nobody is answered before the commit that holds their lead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from exchange.errors import ExchangeError, Invalid
+from exchange.storage import tables as t
+from exchange.types import LeadAnswer
+
+log = logging.getLogger(__name__)
+
+
+class LeadWrite(msgspec.Struct, kw_only=True):
+    """Everything one accepted request must commit, prepared before the writer sees it."""
+
+    lead: dict[str, Any]
+    events: list[dict[str, Any]]
+    answer: LeadAnswer
+    status_code: int
+    outbox: dict[str, Any] | None = None
+    # (kind, value_hash) pairs claimed for duplicate detection; empty for rejected leads.
+    dedupe: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    window_start: datetime | None = None
+    # (publisher_id, key, fingerprint) when the request carried an idempotency key.
+    idempotency: tuple[str, str, str] | None = None
+
+
+class WriteResult(msgspec.Struct, kw_only=True):
+    status_code: int
+    answer: LeadAnswer
+    replayed: bool = False
+
+
+class _Raced(Exception):
+    """Another process committed the same idempotency key first: redo this item alone."""
+
+
+class _Batch:
+    """What earlier items of the same transaction claimed, invisible to SELECTs until commit."""
+
+    def __init__(self) -> None:
+        self.idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
+        self.claims: dict[tuple[str, str, str], str] = {}
+        self.leads: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+
+
+class LeadWriter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 256,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[tuple[LeadWrite, asyncio.Future[WriteResult]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # Transactions committed and leads carried: their ratio is the group-commit gain.
+        self.commits = 0
+        self.written = 0
+        dialect = engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="lead-writer")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        if self._task is None:
+            return
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def write(self, item: LeadWrite) -> WriteResult:
+        if self._task is None:
+            raise RuntimeError("the lead writer is not running")
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[LeadWrite, asyncio.Future[WriteResult]]]) -> None:
+        try:
+            outcomes = await self._transaction([item for item, _ in batch])
+            self.commits += 1
+            self.written += len(batch)
+        except Exception:
+            # One bad item must not sink its neighbours: commit each alone.
+            log.warning("group commit of %d leads failed; committing one by one", len(batch))
+            for item, future in batch:
+                try:
+                    (outcome,) = await self._transaction([item])
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                    continue
+                _settle(future, outcome)
+        else:
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                _settle(future, outcome)
+        if self._on_commit is not None:
+            self._on_commit()
+
+    async def _transaction(self, items: list[LeadWrite]) -> list[WriteResult | ExchangeError]:
+        for attempt in range(2):
+            state = _Batch()
+            try:
+                async with self._engine.begin() as conn:
+                    outcomes = [await self._apply(conn, item, state) for item in items]
+                    if state.leads:
+                        await conn.execute(t.leads.insert(), state.leads)
+                    if state.events:
+                        await conn.execute(t.lead_events.insert(), state.events)
+                    if state.outbox:
+                        await conn.execute(t.outbox.insert(), state.outbox)
+                return outcomes
+            except _Raced:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _apply(
+        self, conn: AsyncConnection, item: LeadWrite, state: _Batch
+    ) -> WriteResult | ExchangeError:
+        if item.idempotency is not None:
+            replay = await self._replay(conn, item, state)
+            if replay is not None:
+                return replay
+        result = WriteResult(status_code=item.status_code, answer=item.answer)
+        lead, events, outbox = item.lead, item.events, item.outbox
+        if item.dedupe:
+            original = await self._claim(conn, item, state)
+            if original is not None:
+                original_id, matched = original
+                lead = {**lead, "status": "duplicate"}
+                events = [
+                    *events,
+                    {
+                        "lead_id": lead["id"],
+                        "kind": "duplicate",
+                        "at": lead["received_at"],
+                        "data": {"duplicate_of": original_id, "matched": matched},
+                    },
+                ]
+                outbox = None
+                result = WriteResult(
+                    status_code=409,
+                    answer=LeadAnswer(
+                        lead_id=lead["id"], status="duplicate", grade=item.answer.grade
+                    ),
+                )
+        if item.idempotency is not None:
+            publisher_id, key, fingerprint = item.idempotency
+            stored = await conn.execute(
+                self._insert(t.idempotency_keys)
+                .values(
+                    publisher_id=publisher_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    lead_id=lead["id"],
+                    status_code=result.status_code,
+                    answer=msgspec.to_builtins(result.answer),
+                    created_at=lead["received_at"],
+                )
+                .on_conflict_do_nothing()
+                .returning(t.idempotency_keys.c.key)
+            )
+            if stored.first() is None:
+                raise _Raced
+            state.idempotency[(publisher_id, key)] = (fingerprint, result)
+        state.leads.append(lead)
+        state.events.extend(events)
+        if outbox is not None:
+            state.outbox.append(outbox)
+        return result
+
+    async def _replay(
+        self, conn: AsyncConnection, item: LeadWrite, state: _Batch
+    ) -> WriteResult | ExchangeError | None:
+        assert item.idempotency is not None
+        publisher_id, key, fingerprint = item.idempotency
+        earlier = state.idempotency.get((publisher_id, key))
+        if earlier is not None:
+            first_fingerprint, first = earlier
+            first_answer = first.answer
+        else:
+            row = (
+                await conn.execute(
+                    select(t.idempotency_keys.c.fingerprint, t.idempotency_keys.c.answer).where(
+                        t.idempotency_keys.c.publisher_id == publisher_id,
+                        t.idempotency_keys.c.key == key,
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            first_fingerprint = row.fingerprint
+            first_answer = msgspec.convert(row.answer, LeadAnswer)
+        if first_fingerprint != fingerprint:
+            field = "external_id" if key.startswith("external_id:") else "Idempotency-Key"
+            return Invalid(
+                f"{field} was already used for a different lead",
+                code="idempotency_mismatch",
+            )
+        return WriteResult(status_code=200, answer=first_answer, replayed=True)
+
+    async def _claim(
+        self, conn: AsyncConnection, item: LeadWrite, state: _Batch
+    ) -> tuple[str, str] | None:
+        """Claim the lead's phone and e-mail keys; answer (original lead, kind) if one is taken."""
+        vertical = item.lead["vertical"]
+        for kind, value_hash in item.dedupe:
+            earlier = state.claims.get((vertical, kind, value_hash))
+            if earlier is not None:
+                return earlier, kind
+        keys = t.dedupe_keys.c
+        taken = (
+            await conn.execute(
+                select(keys.lead_id, keys.kind).where(
+                    keys.vertical == vertical,
+                    keys.seen_at >= item.window_start,
+                    or_(*(and_(keys.kind == k, keys.value_hash == h) for k, h in item.dedupe)),
+                )
+            )
+        ).first()
+        if taken is not None:
+            return taken.lead_id, taken.kind
+        for kind, value_hash in item.dedupe:
+            statement = self._insert(t.dedupe_keys).values(
+                vertical=vertical,
+                kind=kind,
+                value_hash=value_hash,
+                lead_id=item.lead["id"],
+                seen_at=item.lead["received_at"],
+            )
+            claimed = await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[keys.vertical, keys.kind, keys.value_hash],
+                    set_={
+                        "lead_id": statement.excluded.lead_id,
+                        "seen_at": statement.excluded.seen_at,
+                    },
+                    where=keys.seen_at < item.window_start,
+                ).returning(keys.lead_id)
+            )
+            if claimed.first() is None:
+                # Another process claimed it between our look and our claim.
+                holder = await conn.scalar(
+                    select(keys.lead_id).where(
+                        keys.vertical == vertical, keys.kind == kind, keys.value_hash == value_hash
+                    )
+                )
+                return str(holder), kind
+        for kind, value_hash in item.dedupe:
+            state.claims[(vertical, kind, value_hash)] = item.lead["id"]
+        return None
+
+
+def _settle(future: asyncio.Future[WriteResult], outcome: WriteResult | ExchangeError) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, ExchangeError):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,190 @@
+"""Shared fixtures: a real database (SQLite file and PostgreSQL), the app, and a marketplace factory.
+
+PostgreSQL tests skip when no server answers, except under CI=true where that fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from exchange.api.app import create_app
+from exchange.settings import Settings
+from exchange.storage import tables as t
+from exchange.storage.db import create_engine
+from exchange.storage.migrate import seed, upgrade
+
+ADMIN_KEY = "test-admin-key"
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_DATABASE = f"exchange_test_{os.getpid()}"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def service_or_skip(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is not reachable at {host}:{port}, and CI needs it", pytrace=False)
+    pytest.skip(f"{name} not reachable at {host}:{port}")
+
+
+async def _pg_execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for statement in statements:
+            await conn.execute(text(statement))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "exchange.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    service_or_skip("PostgreSQL", "127.0.0.1", 5432)
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {PG_DATABASE}", f"CREATE DATABASE {PG_DATABASE}"))
+    url = f"{base}/{PG_DATABASE}"
+    upgrade(url)
+    yield url
+    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database of each kind, fresh for every test."""
+    if request.param == "sqlite":
+        path = tmp_path / "exchange.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    names = ", ".join(table.name for table in reversed(t.Base.metadata.sorted_tables))
+    asyncio.run(_pg_execute(url, f"TRUNCATE {names} RESTART IDENTITY"))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, admin_key=ADMIN_KEY, outbox_poll_seconds=0.1)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class Account:
+    id: str
+    key: str
+    body: dict[str, Any]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return bearer(self.key)
+
+
+@dataclass
+class Market:
+    """Builds a marketplace in a few readable lines; each test shows only what it is about."""
+
+    client: AsyncTestClient[Any]
+    admin: dict[str, str]
+
+    async def publisher(self, **overrides: Any) -> Account:
+        body = {"name": "Acme Leads", "payout": {"model": "revshare", "percent": 70}, **overrides}
+        answer = await self.client.post("/v1/publishers", json=body, headers=self.admin)
+        assert answer.status_code == 201, answer.text
+        data = answer.json()
+        return Account(id=data["id"], key=data["api_key"], body=data)
+
+    async def buyer(self, **overrides: Any) -> Account:
+        body = {"name": "Best Insurance", "timezone": "America/New_York", **overrides}
+        answer = await self.client.post("/v1/buyers", json=body, headers=self.admin)
+        assert answer.status_code == 201, answer.text
+        data = answer.json()
+        return Account(id=data["id"], key=data["api_key"], body=data)
+
+    async def post_lead(
+        self,
+        publisher: Account,
+        lead: dict[str, Any] | None = None,
+        *,
+        vertical: str | None = "auto_insurance",
+        mode: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        params = {k: v for k, v in {"vertical": vertical, "mode": mode}.items() if v}
+        all_headers = {**publisher.auth, **(headers or {})}
+        if lead is not None:
+            kwargs["json"] = lead
+        return await self.client.post("/v1/leads", params=params, headers=all_headers, **kwargs)
+
+
+@pytest.fixture
+def market(client: AsyncTestClient[Any]) -> Market:
+    return Market(client=client, admin=bearer(ADMIN_KEY))
+
+
+_counter = iter(range(1, 10**9))
+
+
+def auto_insurance_lead(**overrides: Any) -> dict[str, Any]:
+    """A complete, valid auto insurance lead; each call a different person."""
+    n = next(_counter)
+    lead: dict[str, Any] = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": f"ada.{n}@example.com",
+        "phone": f"+1415555{n % 10000:04d}",
+        "address": "1 Market St",
+        "city": "San Francisco",
+        "state": "CA",
+        "zip": "94105",
+        "ip_address": "203.0.113.7",
+        "date_of_birth": "1985-04-12",
+        "currently_insured": True,
+        "vehicle_year": 2019,
+        "vehicle_make": "Toyota",
+        "vehicle_model": "Camry",
+        "consent": {
+            "text": "I agree to be contacted.",
+            "timestamp": "2026-11-01T10:00:00Z",
+            "trustedform_cert_url": "https://cert.trustedform.com/" + "a1" * 20,
+        },
+    }
+    lead.update(overrides)
+    return lead
+
+
+__all__ = ["ADMIN_KEY", "Account", "Market", "auto_insurance_lead", "bearer", "seed"]

@@ -1,0 +1,119 @@
+"""Durable before acknowledged: SIGKILL the server mid-traffic, restart, find every acked lead.
+
+The server runs as its own process (`exchange serve`), as in production; the outbox
+work left by the killed process is finished after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_KEY, auto_insurance_lead, bearer
+
+pytestmark = pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "EXCHANGE_ADMIN_KEY": ADMIN_KEY,
+        "EXCHANGE_OUTBOX_LEASE_SECONDS": "1",
+        "EXCHANGE_OUTBOX_POLL_SECONDS": "0.2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {log.read_text()}")
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"server did not start: {log.read_text()}")
+
+
+async def _fire(base: str, key: str, acknowledged: list[str], stop: asyncio.Event, worker: int) -> None:
+    async with httpx.AsyncClient(base_url=base, headers=bearer(key), timeout=10) as client:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            mode = "async" if i % 2 else "sync"
+            lead = auto_insurance_lead(email=f"w{worker}.{i}@example.com", phone=f"+1212555{worker:02d}{i % 100:02d}")
+            try:
+                answer = await client.post("/v1/leads", params={"vertical": "auto_insurance", "mode": mode}, json=lead)
+            except httpx.HTTPError:
+                return  # the server died under us: what was acknowledged is what counts
+            if 200 <= answer.status_code < 300:
+                acknowledged.append(answer.json()["lead_id"])
+
+
+async def test_every_acknowledged_lead_survives_sigkill(database_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    server = _start(database_url, port, log)
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=bearer(ADMIN_KEY)) as admin:
+            created = await admin.post(
+                "/v1/publishers", json={"name": "P", "payout": {"model": "revshare", "percent": 70}}
+            )
+            key = created.json()["api_key"]
+        acknowledged: list[str] = []
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(_fire(base, key, acknowledged, stop, w)) for w in range(16)]
+        while len(acknowledged) < 150:
+            await asyncio.sleep(0.01)
+        server.send_signal(signal.SIGKILL)  # no shutdown, no flush: a crash
+        server.wait()
+        stop.set()
+        await asyncio.gather(*workers)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert len(acknowledged) >= 150
+
+    server = _start(database_url, port, log)
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=bearer(ADMIN_KEY), timeout=10) as admin:
+            statuses = {}
+            for lead_id in acknowledged:
+                answer = await admin.get(f"/v1/leads/{lead_id}")
+                assert answer.status_code == 200, f"acknowledged lead {lead_id} lost"
+                statuses[lead_id] = answer.json()["status"]
+            # Work owed by the killed process (distribution) is resumed from the outbox.
+            deadline = time.monotonic() + 20
+            pending = [i for i, s in statuses.items() if s == "accepted"]
+            while pending and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                pending = [
+                    i for i in pending if (await admin.get(f"/v1/leads/{i}")).json()["status"] == "accepted"
+                ]
+            assert pending == []
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
