@@ -25,9 +25,7 @@ def serve(
 
     from exchange.api.app import create_app
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
     if demo:
         from exchange.demo import seed_demo

@@ -29,9 +29,7 @@ async def seed_demo(settings: Settings) -> str:
     await seed(engine, admin_key=settings.admin_key)
     now = datetime.now(UTC)
     async with engine.begin() as conn:
-        have = await conn.scalar(
-            select(t.publishers.c.id).where(t.publishers.c.id == DEMO_PUBLISHER_ID)
-        )
+        have = await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == DEMO_PUBLISHER_ID))
         if have is None:
             await conn.execute(
                 t.publishers.insert().values(

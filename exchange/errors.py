@@ -75,6 +75,4 @@ class Invalid(ExchangeError):
 
 def field_invalid(field: str, code: str, message: str) -> Invalid:
     """A 422 about one field, the message naming field and reason."""
-    return Invalid(
-        f"{field}: {message}", errors=[FieldError(field=field, code=code, message=message)]
-    )
+    return Invalid(f"{field}: {message}", errors=[FieldError(field=field, code=code, message=message)])

@@ -76,16 +76,12 @@ def check_distribution(d: Distribution) -> None:
         raise field_invalid("duplicate_window_days", "out_of_range", "must be between 0 and 3650")
     for grade, cents in d.floor_cents_by_grade.items():
         if grade not in GRADES:
-            raise field_invalid(
-                f"floor_cents_by_grade.{grade}", "invalid_value", "grade must be A-D"
-            )
+            raise field_invalid(f"floor_cents_by_grade.{grade}", "invalid_value", "grade must be A-D")
         if cents < 0:
             raise field_invalid(f"floor_cents_by_grade.{grade}", "out_of_range", "must be >= 0")
     for i, step in enumerate(d.aged_pricing):
         if step.after_hours < 0 or not 0 <= step.percent <= 100:
-            raise field_invalid(
-                f"aged_pricing.{i}", "out_of_range", "after_hours >= 0 and percent in 0..100"
-            )
+            raise field_invalid(f"aged_pricing.{i}", "out_of_range", "after_hours >= 0 and percent in 0..100")
     if d.resell_unsold_after_minutes is not None and d.resell_unsold_after_minutes < 1:
         raise field_invalid("resell_unsold_after_minutes", "out_of_range", "must be >= 1")
 
@@ -98,9 +94,7 @@ def check_vertical(v: VerticalIn) -> None:
     for i, f in enumerate(v.fields):
         where = f"fields.{i}"
         if not FIELD_PATTERN.match(f.name) or f.name in ("consent", "grade"):
-            raise field_invalid(
-                f"{where}.name", "invalid_value", f"{f.name!r} is not a usable name"
-            )
+            raise field_invalid(f"{where}.name", "invalid_value", f"{f.name!r} is not a usable name")
         if f.name in seen:
             raise field_invalid(f"{where}.name", "duplicate", f"{f.name!r} is listed twice")
         seen.add(f.name)
@@ -112,9 +106,7 @@ def check_vertical(v: VerticalIn) -> None:
             raise field_invalid(f"{where}.type", "invalid_value", f"{f.name} is a str field")
 
 
-def _f(
-    name: str, type_: FieldType, required: bool = False, values: list[str] | None = None
-) -> FieldSpec:
+def _f(name: str, type_: FieldType, required: bool = False, values: list[str] | None = None) -> FieldSpec:
     return FieldSpec(name=name, type=type_, required=required, values=values)
 
 

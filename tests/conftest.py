@@ -67,7 +67,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_url() -> Iterator[str]:
     service_or_skip("PostgreSQL", "127.0.0.1", 5432)
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {PG_DATABASE}", f"CREATE DATABASE {PG_DATABASE}"))
+    asyncio.run(
+        _pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {PG_DATABASE}", f"CREATE DATABASE {PG_DATABASE}")
+    )
     url = f"{base}/{PG_DATABASE}"
     upgrade(url)
     yield url

@@ -10,9 +10,10 @@ import secrets
 
 import msgspec
 from litestar import Request
+from litestar.di import NamedDependency
 from sqlalchemy import select
 
-from exchange.api.services import Services
+from exchange.api.services import ServicesDep
 from exchange.errors import Forbidden, Unauthorized
 from exchange.storage import tables as t
 from exchange.storage.migrate import hash_key
@@ -37,11 +38,14 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return self.role in ("operator", "finance")
 
 
+PrincipalDep = NamedDependency[Principal]
+
+
 def new_api_key() -> str:
     return "lx_" + secrets.token_urlsafe(30)
 
 
-async def provide_principal(request: Request, services: Services) -> Principal:
+async def provide_principal(request: Request, services: ServicesDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from exchange.api.auth import Principal
+from exchange.api.auth import PrincipalDep
 from exchange.api.keys import Name, insert_key
-from exchange.api.services import Services
+from exchange.api.services import ServicesDep
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -42,9 +43,7 @@ def check_timezone(field: str, name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise field_invalid(
-            field, "invalid_timezone", f"{name!r} is not an IANA time zone"
-        ) from None
+        raise field_invalid(field, "invalid_timezone", f"{name!r} is not an IANA time zone") from None
 
 
 def _out(row: Any) -> BuyerOut:
@@ -63,7 +62,10 @@ class BuyerController(Controller):
 
     @post("/", summary="Create a buyer (operator); answers its first API key")
     async def create_buyer(
-        self, data: BuyerIn, principal: Principal, services: Services
+        self,
+        data: JSONBody[BuyerIn],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> BuyerCreated:
         principal.require("operator")
         check_timezone("timezone", data.timezone)
@@ -76,13 +78,16 @@ class BuyerController(Controller):
         )
         async with services.engine.begin() as conn:
             await conn.execute(t.buyers.insert().values(**msgspec.structs.asdict(buyer)))
-        key = await insert_key(
-            services, role="buyer", name=f"{data.name} (first key)", buyer_id=buyer.id
-        )
+        key = await insert_key(services, role="buyer", name=f"{data.name} (first key)", buyer_id=buyer.id)
         return BuyerCreated(**msgspec.structs.asdict(buyer), api_key=key.api_key)
 
     @get("/{buyer_id:str}", summary="A buyer (operator, finance, or the buyer itself)")
-    async def get_buyer(self, buyer_id: str, principal: Principal, services: Services) -> BuyerOut:
+    async def get_buyer(
+        self,
+        buyer_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> BuyerOut:
         principal.require("operator", "finance", "buyer")
         if principal.role == "buyer" and principal.buyer_id != buyer_id:
             raise NotFound(f"no buyer {buyer_id}")

@@ -28,16 +28,12 @@ _CODES = {
 _AT = re.compile(r" - at `\$\.?([^`]*)`")
 
 
-def _response(
-    status: int, body: ErrorBody, headers: dict[str, str] | None = None
-) -> Response[ErrorBody]:
+def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[ErrorBody]:
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def exchange_error(_: Request, exc: ExchangeError) -> Response[ErrorBody]:
-    return _response(
-        exc.status_code, ErrorBody(code=exc.code, message=exc.message, errors=exc.errors)
-    )
+    return _response(exc.status_code, ErrorBody(code=exc.code, message=exc.message, errors=exc.errors))
 
 
 def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody]:
@@ -51,9 +47,7 @@ def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody
         key = problem.get("key")
         match = _AT.search(message)
         field = match.group(1) if match else (str(key) if key else "body")
-        errors.append(
-            FieldError(field=field or "body", code="invalid", message=_AT.sub("", message))
-        )
+        errors.append(FieldError(field=field or "body", code="invalid", message=_AT.sub("", message)))
     if not errors:
         return _response(400, ErrorBody(code="bad_request", message=str(exc.detail)))
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
@@ -63,16 +57,12 @@ def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody
 def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     status = exc.status_code
     headers = dict(exc.headers) if exc.headers else None
-    return _response(
-        status, ErrorBody(code=_CODES.get(status, "error"), message=str(exc.detail)), headers
-    )
+    return _response(status, ErrorBody(code=_CODES.get(status, "error"), message=str(exc.detail)), headers)
 
 
 def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _response(
-        500, ErrorBody(code="internal_error", message="internal error; it has been logged")
-    )
+    return _response(500, ErrorBody(code="internal_error", message="internal error; it has been logged"))
 
 
 EXCEPTION_HANDLERS = {

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import Principal, new_api_key
-from exchange.api.services import Services
+from exchange.api.auth import PrincipalDep, new_api_key
+from exchange.api.services import ServicesDep
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -43,7 +44,7 @@ class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def insert_key(
-    services: Services,
+    services: ServicesDep,
     *,
     role: Role,
     name: str,
@@ -80,28 +81,29 @@ class KeyController(Controller):
     tags = ["keys"]
 
     @post("/", summary="Create an API key (operator); the key is shown only in this answer")
-    async def create_key(self, data: KeyIn, principal: Principal, services: Services) -> KeyCreated:
+    async def create_key(
+        self,
+        data: JSONBody[KeyIn],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> KeyCreated:
         principal.require("operator")
         owner_table, owner_id = None, None
         if data.role == "publisher":
             owner_table, owner_id = t.publishers, data.publisher_id
             if not owner_id:
-                raise field_invalid(
-                    "publisher_id", "required", "a publisher key names its publisher"
-                )
+                raise field_invalid("publisher_id", "required", "a publisher key names its publisher")
         elif data.role == "buyer":
             owner_table, owner_id = t.buyers, data.buyer_id
             if not owner_id:
                 raise field_invalid("buyer_id", "required", "a buyer key names its buyer")
         if data.role in ("operator", "finance") and (data.publisher_id or data.buyer_id):
             raise field_invalid("role", "invalid_value", f"a {data.role} key belongs to no account")
-        if data.role == "publisher" and data.buyer_id or data.role == "buyer" and data.publisher_id:
+        if (data.role == "publisher" and data.buyer_id) or (data.role == "buyer" and data.publisher_id):
             raise field_invalid("role", "invalid_value", "a key belongs to one account only")
         if owner_table is not None:
             async with services.engine.connect() as conn:
-                found = await conn.scalar(
-                    select(owner_table.c.id).where(owner_table.c.id == owner_id)
-                )
+                found = await conn.scalar(select(owner_table.c.id).where(owner_table.c.id == owner_id))
             if found is None:
                 field = "publisher_id" if data.role == "publisher" else "buyer_id"
                 raise field_invalid(field, "not_found", f"no {data.role} {owner_id}")
@@ -114,7 +116,12 @@ class KeyController(Controller):
         )
 
     @delete("/{key_id:str}", status_code=200, summary="Revoke an API key at once (operator)")
-    async def revoke_key(self, key_id: str, principal: Principal, services: Services) -> KeyRevoked:
+    async def revoke_key(
+        self,
+        key_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> KeyRevoked:
         principal.require("operator")
         now = services.clock()
         async with services.engine.begin() as conn:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType
-from litestar.openapi.spec import Operation, RequestBody, Schema
-from litestar.params import Parameter
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from lxml import etree
 from sqlalchemy import select
 
-from exchange.api.auth import Principal
-from exchange.api.services import Services
+from exchange.api.auth import PrincipalDep
+from exchange.api.services import ServicesDep
 from exchange.errors import Forbidden, NotFound
 from exchange.pipeline.intake import Posted, Source, receive_lead
 from exchange.storage import tables as t
@@ -73,12 +73,8 @@ class IntakeOperation(Operation):
         fields = Schema(
             type="object", additional_properties=True, description="canonical and vertical fields"
         )
-        xml = Schema(
-            type="string", description="a <lead> of field elements, or an ADF <adf> document"
-        )
-        form = Schema(
-            type="object", additional_properties=True, description="name-value pairs; dots nest"
-        )
+        xml = Schema(type="string", description="a <lead> of field elements, or an ADF <adf> document")
+        form = Schema(type="object", additional_properties=True, description="name-value pairs; dots nest")
         self.request_body = RequestBody(
             required=True,
             content={
@@ -93,9 +89,7 @@ _ANSWER_DOC = {
     200: ResponseSpec(
         LeadAnswer, generate_examples=False, description="a replayed request: the first answer"
     ),
-    201: ResponseSpec(
-        LeadAnswer, generate_examples=False, description="sold or unsold (mode=sync)"
-    ),
+    201: ResponseSpec(LeadAnswer, generate_examples=False, description="sold or unsold (mode=sync)"),
     202: ResponseSpec(
         LeadAnswer,
         generate_examples=False,
@@ -132,7 +126,7 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, dtime.min, tzinfo=UTC)
 
 
-def _view(row: Any, principal: Principal) -> LeadView:
+def _view(row: Any, principal: PrincipalDep) -> LeadView:
     return LeadView(
         id=row.id,
         vertical=row.vertical,
@@ -165,11 +159,11 @@ class LeadController(Controller):
     async def post_lead(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        services: Services,
-        vertical: str | None = None,
-        mode: Literal["sync", "async"] = "sync",
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key")] = None,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        vertical: FromQuery[str | None] = None,
+        mode: FromQuery[Literal["sync", "async"]] = "sync",
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
     ) -> Response[Any]:
         principal.require("publisher")
         assert principal.publisher_id is not None
@@ -194,22 +188,20 @@ class LeadController(Controller):
         services.metrics.leads.labels(vertical or "-", answer.status).inc()
         services.metrics.intake_seconds.observe(time.perf_counter() - started)
         if "xml" in request.headers.get("accept", ""):
-            return Response(
-                _answer_xml(answer), status_code=result.status_code, media_type=MediaType.XML
-            )
+            return Response(_answer_xml(answer), status_code=result.status_code, media_type=MediaType.XML)
         return Response(answer, status_code=result.status_code, media_type=MediaType.JSON)
 
     @get("/", summary="A page of the leads the caller may see, newest first")
     async def list_leads(
         self,
-        principal: Principal,
-        services: Services,
-        status: LeadStatus | None = None,
-        publisher_id: str | None = None,
-        since: date | None = None,
-        until: date | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        cursor: str | None = None,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        status: FromQuery[LeadStatus | None] = None,
+        publisher_id: FromQuery[str | None] = None,
+        since: FromQuery[date | None] = None,
+        until: FromQuery[date | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> LeadPage:
         leads = t.leads.c
         query = select(t.leads).order_by(leads.id.desc()).limit(limit + 1)
@@ -234,7 +226,12 @@ class LeadController(Controller):
         return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     @get("/{lead_id:str}", summary="One lead as the caller may see it")
-    async def get_lead(self, lead_id: str, principal: Principal, services: Services) -> LeadView:
+    async def get_lead(
+        self,
+        lead_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> LeadView:
         async with services.engine.connect() as conn:
             row = (await conn.execute(select(t.leads).where(t.leads.c.id == lead_id))).first()
         visible = row is not None and (
@@ -248,11 +245,11 @@ class LeadController(Controller):
     @get("/{lead_id:str}/events", summary="A lead's whole timeline (operator)")
     async def lead_events(
         self,
-        lead_id: str,
-        principal: Principal,
-        services: Services,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 500,
-        cursor: Annotated[int | None, Parameter(ge=0)] = None,
+        lead_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
+        cursor: Annotated[int | None, QueryParameter(ge=0)] = None,
     ) -> LeadEventPage:
         if principal.role != "operator":
             raise Forbidden("only operators read a lead's events")
@@ -261,16 +258,11 @@ class LeadController(Controller):
             exists = await conn.scalar(select(t.leads.c.id).where(t.leads.c.id == lead_id))
             if exists is None:
                 raise NotFound(f"no lead {lead_id}")
-            query = (
-                select(t.lead_events).where(e.lead_id == lead_id).order_by(e.id).limit(limit + 1)
-            )
+            query = select(t.lead_events).where(e.lead_id == lead_id).order_by(e.id).limit(limit + 1)
             if cursor is not None:
                 query = query.where(e.id > cursor)
             rows = (await conn.execute(query)).all()
         items = [
-            LeadEventView(id=r.id, lead_id=r.lead_id, kind=r.kind, at=r.at, data=r.data)
-            for r in rows[:limit]
+            LeadEventView(id=r.id, lead_id=r.lead_id, kind=r.kind, at=r.at, data=r.data) for r in rows[:limit]
         ]
-        return LeadEventPage(
-            items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None
-        )
+        return LeadEventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)

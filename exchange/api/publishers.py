@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import Principal
+from exchange.api.auth import PrincipalDep
 from exchange.api.keys import Name, insert_key
-from exchange.api.services import Services
+from exchange.api.services import ServicesDep
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -74,17 +75,11 @@ def _check_terms(
     if isinstance(payout, FixedPayout):
         for grade, cents in payout.cents_by_grade.items():
             if grade not in GRADES:
-                raise field_invalid(
-                    f"payout.cents_by_grade.{grade}", "invalid_value", "grade must be A-D"
-                )
+                raise field_invalid(f"payout.cents_by_grade.{grade}", "invalid_value", "grade must be A-D")
             if cents < 0:
-                raise field_invalid(
-                    f"payout.cents_by_grade.{grade}", "out_of_range", "must be >= 0"
-                )
+                raise field_invalid(f"payout.cents_by_grade.{grade}", "out_of_range", "must be >= 0")
     if default_vertical is not None and default_vertical not in services_verticals:
-        raise field_invalid(
-            "default_vertical", "unknown_vertical", f"no vertical {default_vertical!r}"
-        )
+        raise field_invalid("default_vertical", "unknown_vertical", f"no vertical {default_vertical!r}")
     for theirs, ours in (mapping or {}).items():
         if not theirs or not MAPPING_TARGET.match(ours):
             raise field_invalid(
@@ -112,11 +107,9 @@ def _out(row: Any) -> PublisherOut:
     )
 
 
-async def _load(services: Services, publisher_id: str) -> PublisherOut:
+async def _load(services: ServicesDep, publisher_id: str) -> PublisherOut:
     async with services.engine.connect() as conn:
-        row = (
-            await conn.execute(select(t.publishers).where(t.publishers.c.id == publisher_id))
-        ).first()
+        row = (await conn.execute(select(t.publishers).where(t.publishers.c.id == publisher_id))).first()
     if row is None:
         raise NotFound(f"no publisher {publisher_id}")
     return _out(row)
@@ -128,7 +121,10 @@ class PublisherController(Controller):
 
     @post("/", summary="Create a publisher (operator); answers its first API key and e-mail inbox")
     async def create_publisher(
-        self, data: PublisherIn, principal: Principal, services: Services
+        self,
+        data: JSONBody[PublisherIn],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> PublisherCreated:
         principal.require("operator")
         keys = {v.key for v in await services.verticals.all()}
@@ -157,7 +153,10 @@ class PublisherController(Controller):
 
     @get("/{publisher_id:str}", summary="A publisher (operator, finance, or the publisher itself)")
     async def get_publisher(
-        self, publisher_id: str, principal: Principal, services: Services
+        self,
+        publisher_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> PublisherOut:
         principal.require("operator", "finance", "publisher")
         if principal.role == "publisher" and principal.publisher_id != publisher_id:
@@ -169,16 +168,16 @@ class PublisherController(Controller):
         summary="Change a publisher's terms, mapping or consent text (operator)",
     )
     async def update_publisher(
-        self, publisher_id: str, data: PublisherPatch, principal: Principal, services: Services
+        self,
+        publisher_id: FromPath[str],
+        data: JSONBody[PublisherPatch],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> PublisherOut:
         principal.require("operator")
         keys = {v.key for v in await services.verticals.all()}
         _check_terms(keys, data.payout, data.default_vertical, data.field_mapping)
-        values = {
-            k: msgspec.to_builtins(v)
-            for k, v in msgspec.structs.asdict(data).items()
-            if v is not None
-        }
+        values = {k: msgspec.to_builtins(v) for k, v in msgspec.structs.asdict(data).items() if v is not None}
         if values:
             async with services.engine.begin() as conn:
                 result = await conn.execute(

@@ -7,7 +7,7 @@ from litestar import MediaType, Response, get
 from prometheus_client import generate_latest
 from sqlalchemy import text
 
-from exchange.api.services import Services
+from exchange.api.services import ServicesDep
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -16,7 +16,7 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @get("/healthz", summary="Liveness and database reachability", tags=["service"])
-async def healthz(services: Services) -> Response[Health]:
+async def healthz(services: ServicesDep) -> Response[Health]:
     try:
         async with services.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -27,7 +27,7 @@ async def healthz(services: Services) -> Response[Health]:
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["service"], media_type=MediaType.TEXT)
-async def metrics(services: Services) -> Response[bytes]:
+async def metrics(services: ServicesDep) -> Response[bytes]:
     return Response(
         generate_latest(services.metrics.registry),
         media_type="text/plain; version=0.0.4; charset=utf-8",

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import msgspec
+from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -79,3 +80,6 @@ class Services:
     jobs: JobContext
     verticals: VerticalCache
     metrics: Metrics
+
+
+ServicesDep = NamedDependency[Services]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get, post, put
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import Principal
-from exchange.api.services import Services
+from exchange.api.auth import PrincipalDep
+from exchange.api.services import ServicesDep
 from exchange.errors import Conflict, NotFound
 from exchange.storage import tables as t
 from exchange.types import Page
@@ -29,11 +30,13 @@ class VerticalController(Controller):
     tags = ["verticals"]
 
     @get("/", summary="Every vertical with its fields and distribution settings")
-    async def list_verticals(self, principal: Principal, services: Services) -> VerticalPage:
+    async def list_verticals(self, principal: PrincipalDep, services: ServicesDep) -> VerticalPage:
         return VerticalPage(items=await services.verticals.all())
 
     @get("/{key:str}", summary="One vertical: its fields and distribution settings")
-    async def get_vertical(self, key: str, principal: Principal, services: Services) -> Vertical:
+    async def get_vertical(
+        self, key: FromPath[str], principal: PrincipalDep, services: ServicesDep
+    ) -> Vertical:
         await services.verticals.reload()
         vertical = await services.verticals.get(key)
         if vertical is None:
@@ -42,16 +45,17 @@ class VerticalController(Controller):
 
     @post("/", summary="Create an operator's own vertical")
     async def create_vertical(
-        self, data: VerticalIn, principal: Principal, services: Services
+        self,
+        data: JSONBody[VerticalIn],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> Vertical:
         principal.require("operator")
         check_vertical(data)
         check_distribution(data.distribution)
         now = services.clock()
         async with services.engine.begin() as conn:
-            exists = await conn.scalar(
-                select(t.verticals.c.key).where(t.verticals.c.key == data.key)
-            )
+            exists = await conn.scalar(select(t.verticals.c.key).where(t.verticals.c.key == data.key))
             if exists is not None:
                 raise Conflict(f"vertical {data.key!r} exists", code="already_exists")
             await conn.execute(
@@ -69,7 +73,11 @@ class VerticalController(Controller):
 
     @put("/{key:str}/distribution", summary="Set how a vertical's leads are distributed")
     async def set_distribution(
-        self, key: str, data: Distribution, principal: Principal, services: Services
+        self,
+        key: FromPath[str],
+        data: JSONBody[Distribution],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> Distribution:
         principal.require("operator")
         check_distribution(data)

@@ -29,9 +29,7 @@ async def distribute(ctx: JobContext, lead_id: str, **_: Any) -> LeadAnswer | No
     async with ctx.engine.begin() as conn:
         row = (
             await conn.execute(
-                select(leads.id, leads.status, leads.grade, leads.payout_cents).where(
-                    leads.id == lead_id
-                )
+                select(leads.id, leads.status, leads.grade, leads.payout_cents).where(leads.id == lead_id)
             )
         ).first()
         if row is None:

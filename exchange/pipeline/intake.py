@@ -53,11 +53,7 @@ def _digest(value: str) -> str:
 async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteResult:
     """Store the posted lead durably and answer it (services: exchange.api.services.Services)."""
     parsed = parse_lead_body(posted.body, posted.content_type)
-    raw = (
-        apply_mapping(parsed.fields, source.field_mapping)
-        if source.field_mapping
-        else parsed.fields
-    )
+    raw = apply_mapping(parsed.fields, source.field_mapping) if source.field_mapping else parsed.fields
     vertical_key = posted.vertical or parsed.vertical_hint or source.default_vertical
     if not vertical_key:
         raise field_invalid("vertical", "required", "name the vertical: ?vertical=auto_insurance")
@@ -121,9 +117,7 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
             extra={},
             errors=errors,
         )
-        events.append(
-            {"lead_id": lead_id, "kind": "rejected", "at": now, "data": {"errors": errors}}
-        )
+        events.append({"lead_id": lead_id, "kind": "rejected", "at": now, "data": {"errors": errors}})
         write.answer = LeadAnswer(lead_id=lead_id, status="rejected", errors=checked.errors)
     else:
         lead = checked.lead

@@ -186,9 +186,7 @@ def zip_states() -> dict[str, str]:
     """Every US zip code → its state's code, built once (about a second; call at start-up)."""
     # One query per state keeps the peak memory a third of one query for all 42k zips.
     return {
-        place["zip_code"]: code
-        for code in STATE_NAMES_BY_CODE
-        for place in zipcodes.filter_by(state=code)
+        place["zip_code"]: code for code in STATE_NAMES_BY_CODE for place in zipcodes.filter_by(state=code)
     }
 
 
@@ -273,9 +271,7 @@ _fields_decoder = msgspec.msgpack.Decoder(list[FieldSpec])
 def _plan(key: str, encoded_fields: bytes) -> _Plan:
     """How to check each field of one vertical, worked out once per vertical version."""
     del key  # part of the cache key only: two verticals may share a field list
-    specs = [
-        (f.name, f.type, f.required, f.values or []) for f in _fields_decoder.decode(encoded_fields)
-    ]
+    specs = [(f.name, f.type, f.required, f.values or []) for f in _fields_decoder.decode(encoded_fields)]
     listed = {name for name, *_ in specs}
     every = specs + [(n, "str", False, []) for n in CANONICAL_FIELDS if n not in listed]
     fields = []
@@ -354,9 +350,7 @@ def validate_lead(raw: dict[str, Any], vertical: Vertical, *, now: datetime) -> 
 
     if _is_blank(raw.get("phone")) and _is_blank(raw.get("email")):
         if not any(e.field == "phone" for e in errors):
-            errors.append(
-                FieldError(field="phone", code="required", message="phone or email is required")
-            )
+            errors.append(FieldError(field="phone", code="required", message="phone or email is required"))
 
     consent, consent_extra, evidence = _read_consent(raw.get("consent"), now, errors)
     if vertical.distribution.require_consent and not evidence:
@@ -369,15 +363,14 @@ def validate_lead(raw: dict[str, Any], vertical: Vertical, *, now: datetime) -> 
             )
         )
 
+    kept = consent or Consent()
     signals = LeadSignals(
         phone_type=ctx.phone_type,
         is_disposable_email=ctx.is_disposable,
         email_domain=ctx.email_domain,
-        has_trustedform=consent is not None and consent.trustedform_cert_url is not None,
-        has_jornaya=consent is not None and consent.jornaya_leadid is not None,
-        has_consent_text=consent is not None
-        and consent.text is not None
-        and consent.timestamp is not None,
+        has_trustedform=kept.trustedform_cert_url is not None,
+        has_jornaya=kept.jornaya_leadid is not None,
+        has_consent_text=kept.text is not None and kept.timestamp is not None,
         is_private_ip=ctx.is_private_ip,
         completeness=completeness,
         state_from_zip=state_from_zip,
@@ -415,14 +408,10 @@ def _read_consent(
         try:
             found[name] = read(item, now)
         except Unfit as problem:
-            errors.append(
-                FieldError(field=f"consent.{name}", code=problem.code, message=problem.message)
-            )
+            errors.append(FieldError(field=f"consent.{name}", code=problem.code, message=problem.message))
     sent = {name for name in _CONSENT_READERS if not _is_blank(value.get(name))}
     # Evidence is judged on what was sent; a malformed item already has its own error.
-    evidence = (
-        bool(sent & {"trustedform_cert_url", "jornaya_leadid"}) or {"text", "timestamp"} <= sent
-    )
+    evidence = bool(sent & {"trustedform_cert_url", "jornaya_leadid"}) or {"text", "timestamp"} <= sent
     unknown = {k: v for k, v in value.items() if k not in _CONSENT_READERS}
     return (Consent(**found) if found else None), unknown, evidence
 

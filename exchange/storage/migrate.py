@@ -55,9 +55,7 @@ async def seed(engine: AsyncEngine, *, admin_key: str | None) -> None:
             await conn.execute(t.verticals.insert(), rows)
         if admin_key:
             digest = hash_key(admin_key)
-            found = await conn.scalar(
-                select(t.api_keys.c.id).where(t.api_keys.c.key_hash == digest)
-            )
+            found = await conn.scalar(select(t.api_keys.c.id).where(t.api_keys.c.key_hash == digest))
             if found is None:
                 await conn.execute(
                     t.api_keys.insert().values(

@@ -89,8 +89,7 @@ class LeadWriter:
         """Finish what is queued, then stop."""
         if self._task is None:
             return
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
+        await self._queue.join()
         self._task.cancel()
         try:
             await self._task
@@ -110,7 +109,11 @@ class LeadWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _commit(self, batch: list[tuple[LeadWrite, asyncio.Future[WriteResult]]]) -> None:
         try:
@@ -178,9 +181,7 @@ class LeadWriter:
                 outbox = None
                 result = WriteResult(
                     status_code=409,
-                    answer=LeadAnswer(
-                        lead_id=lead["id"], status="duplicate", grade=item.answer.grade
-                    ),
+                    answer=LeadAnswer(lead_id=lead["id"], status="duplicate", grade=item.answer.grade),
                 )
         if item.idempotency is not None:
             publisher_id, key, fingerprint = item.idempotency
@@ -237,9 +238,7 @@ class LeadWriter:
             )
         return WriteResult(status_code=200, answer=first_answer, replayed=True)
 
-    async def _claim(
-        self, conn: AsyncConnection, item: LeadWrite, state: _Batch
-    ) -> tuple[str, str] | None:
+    async def _claim(self, conn: AsyncConnection, item: LeadWrite, state: _Batch) -> tuple[str, str] | None:
         """Claim the lead's phone and e-mail keys; answer (original lead, kind) if one is taken."""
         vertical = item.lead["vertical"]
         for kind, value_hash in item.dedupe:

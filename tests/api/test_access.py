@@ -68,7 +68,9 @@ async def test_a_buyer_sees_no_lead_it_did_not_buy(market: Market) -> None:
 
 
 async def test_finance_key_reads_leads_but_not_events(market: Market) -> None:
-    created = await market.client.post("/v1/keys", json={"role": "finance", "name": "Fin"}, headers=market.admin)
+    created = await market.client.post(
+        "/v1/keys", json={"role": "finance", "name": "Fin"}, headers=market.admin
+    )
     assert created.status_code == 201
     finance = bearer(created.json()["api_key"])
     publisher = await market.publisher()
@@ -80,7 +82,9 @@ async def test_finance_key_reads_leads_but_not_events(market: Market) -> None:
 async def test_a_revoked_key_stops_working_at_once(market: Market) -> None:
     publisher = await market.publisher()
     created = await market.client.post(
-        "/v1/keys", json={"role": "publisher", "name": "rotation", "publisher_id": publisher.id}, headers=market.admin
+        "/v1/keys",
+        json={"role": "publisher", "name": "rotation", "publisher_id": publisher.id},
+        headers=market.admin,
     )
     key = created.json()["api_key"]
     assert (await market.client.get("/v1/leads", headers=bearer(key))).status_code == 200

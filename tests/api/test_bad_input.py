@@ -13,11 +13,15 @@ XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE lead [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <lead><first_name>&xxe;</first_name></lead>"""
 
-LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol">""" + b"".join(
-    f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'.encode()
-    for i in range(1, 10)
-) + b"""]><lead><first_name>&lol9;</first_name></lead>"""
+LAUGHS = (
+    b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol">"""
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'.encode()
+        for i in range(1, 10)
+    )
+    + b"""]><lead><first_name>&lol9;</first_name></lead>"""
+)
 
 
 @pytest.mark.parametrize(

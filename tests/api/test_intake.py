@@ -144,8 +144,11 @@ async def test_same_email_is_a_duplicate_but_other_vertical_is_not(market: Marke
     other = await market.post_lead(
         publisher,
         {
-            **{k: v for k, v in auto_insurance_lead(email="same@example.com").items()
-               if k in ("first_name", "last_name", "email", "phone", "zip", "consent")},
+            **{
+                k: v
+                for k, v in auto_insurance_lead(email="same@example.com").items()
+                if k in ("first_name", "last_name", "email", "phone", "zip", "consent")
+            },
             "homeowner": True,
             "monthly_electric_bill_cents": 18000,
         },
@@ -169,7 +172,9 @@ async def test_duplicate_window_zero_turns_duplicate_check_off(market: Market) -
 async def test_concurrent_identical_leads_yield_one_lead_and_duplicates(market: Market) -> None:
     publisher = await market.publisher()
     lead = auto_insurance_lead(phone="+14155550103")
-    answers = await asyncio.gather(*(market.post_lead(publisher, {**lead, "email": f"c{i}@example.com"}) for i in range(12)))
+    answers = await asyncio.gather(
+        *(market.post_lead(publisher, {**lead, "email": f"c{i}@example.com"}) for i in range(12))
+    )
     codes = sorted(a.status_code for a in answers)
     assert codes.count(201) == 1
     assert codes.count(409) == 11

@@ -67,7 +67,9 @@ async def test_distribution_settings_are_replaced_and_read_back(market: Market) 
     )
     assert bad.status_code == 422
     publisher = await market.publisher()
-    forbidden = await market.client.put("/v1/verticals/solar/distribution", json=settings, headers=publisher.auth)
+    forbidden = await market.client.put(
+        "/v1/verticals/solar/distribution", json=settings, headers=publisher.auth
+    )
     assert forbidden.status_code == 403
 
 

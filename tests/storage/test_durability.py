@@ -63,9 +63,13 @@ async def _fire(base: str, key: str, acknowledged: list[str], stop: asyncio.Even
         while not stop.is_set():
             i += 1
             mode = "async" if i % 2 else "sync"
-            lead = auto_insurance_lead(email=f"w{worker}.{i}@example.com", phone=f"+1212555{worker:02d}{i % 100:02d}")
+            lead = auto_insurance_lead(
+                email=f"w{worker}.{i}@example.com", phone=f"+1212555{worker:02d}{i % 100:02d}"
+            )
             try:
-                answer = await client.post("/v1/leads", params={"vertical": "auto_insurance", "mode": mode}, json=lead)
+                answer = await client.post(
+                    "/v1/leads", params={"vertical": "auto_insurance", "mode": mode}, json=lead
+                )
             except httpx.HTTPError:
                 return  # the server died under us: what was acknowledged is what counts
             if 200 <= answer.status_code < 300:
@@ -86,7 +90,7 @@ async def test_every_acknowledged_lead_survives_sigkill(database_url: str, tmp_p
         acknowledged: list[str] = []
         stop = asyncio.Event()
         workers = [asyncio.create_task(_fire(base, key, acknowledged, stop, w)) for w in range(16)]
-        while len(acknowledged) < 150:
+        while len(acknowledged) < 150:  # noqa: ASYNC110 - waits on traffic, not on a signal
             await asyncio.sleep(0.01)
         server.send_signal(signal.SIGKILL)  # no shutdown, no flush: a crash
         server.wait()
