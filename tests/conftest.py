@@ -173,7 +173,7 @@ def auto_insurance_lead(**overrides: Any) -> dict[str, Any]:
         "city": "San Francisco",
         "state": "CA",
         "zip": "94105",
-        "ip_address": "203.0.113.7",
+        "ip_address": "98.97.12.34",
         "date_of_birth": "1985-04-12",
         "currently_insured": True,
         "vehicle_year": 2019,

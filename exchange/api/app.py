@@ -24,6 +24,7 @@ from exchange.api.verticals import VerticalController
 from exchange.clock import Clock, utc_now
 from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
+from exchange.pipeline.validate import zip_states
 from exchange.settings import Settings, load_settings
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import seed, upgrade
@@ -35,6 +36,8 @@ VERSION = "0.1.0"
 async def start_services(settings: Settings, clock: Clock = utc_now) -> Services:
     """Migrate, seed, and start the writer and the outbox runner of this process."""
     await asyncio.to_thread(upgrade, settings.database_url)
+    # The zip table takes a second to build: pay it at start, not on the first lead.
+    await asyncio.to_thread(zip_states)
     engine = create_engine(settings.database_url)
     await seed(engine, admin_key=settings.admin_key)
     jobs = JobContext(engine=engine, clock=clock)
