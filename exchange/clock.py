@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC opening a whole UTC day, as `since`/`until` query dates mean it."""
+    return datetime.combine(day, time.min, tzinfo=UTC)

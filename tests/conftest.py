@@ -91,7 +91,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, admin_key=ADMIN_KEY, outbox_poll_seconds=0.1)
+    return Settings(
+        database_url=database_url,
+        admin_key=ADMIN_KEY,
+        outbox_poll_seconds=0.1,
+        # Fake buyers listen on loopback.
+        allow_private_destinations=True,
+    )
 
 
 @pytest.fixture
@@ -135,6 +141,47 @@ class Market:
         assert answer.status_code == 201, answer.text
         data = answer.json()
         return Account(id=data["id"], key=data["api_key"], body=data)
+
+    async def fund(self, buyer: Account, cents: int, reference: str | None = None) -> dict[str, Any]:
+        answer = await self.client.post(
+            f"/v1/buyers/{buyer.id}/payments",
+            json={"amount_cents": cents, "reference": reference or f"wire-{next(_counter)}"},
+            headers=self.admin,
+        )
+        assert answer.status_code in (200, 201), answer.text
+        return dict(answer.json())
+
+    async def campaign(
+        self,
+        buyer: Account,
+        delivery: dict[str, Any],
+        *,
+        vertical: str = "auto_insurance",
+        pricing: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        bid = "ping" in delivery
+        body = {
+            "buyer_id": buyer.id,
+            "vertical": vertical,
+            "pricing": pricing
+            or (
+                {"model": "bid", "floor_cents": 0}
+                if bid
+                else {"model": "fixed", "cents_by_grade": {g: 2000 for g in "ABCD"}}
+            ),
+            "delivery": delivery,
+            **overrides,
+        }
+        answer = await self.client.post("/v1/campaigns", json=body, headers=self.admin)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    async def distribution(self, vertical: str = "auto_insurance", **settings: Any) -> None:
+        answer = await self.client.put(
+            f"/v1/verticals/{vertical}/distribution", json=settings, headers=self.admin
+        )
+        assert answer.status_code == 200, answer.text
 
     async def post_lead(
         self,

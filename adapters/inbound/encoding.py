@@ -21,9 +21,7 @@ def invalid_encoding(charset: str, offset: int) -> BadRequest:
 
 
 def unsupported_charset(charset: str, reason: str = "unknown charset") -> UnsupportedMediaType:
-    return UnsupportedMediaType(
-        f"unsupported charset {charset!r}: {reason}", code="unsupported_charset"
-    )
+    return UnsupportedMediaType(f"unsupported charset {charset!r}: {reason}", code="unsupported_charset")
 
 
 def check_charset(charset: str) -> None:
@@ -58,6 +56,4 @@ def decode_text(body: bytes, charset: str, *, offset: int = 0) -> str:
     except UnicodeDecodeError as exc:
         raise invalid_encoding(charset, offset + exc.start) from exc
     except UnicodeError as exc:
-        raise BadRequest(
-            f"the body cannot be decoded as {charset}: {exc}", code="invalid_encoding"
-        ) from exc
+        raise BadRequest(f"the body cannot be decoded as {charset}: {exc}", code="invalid_encoding") from exc

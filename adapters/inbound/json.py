@@ -23,9 +23,7 @@ class JsonParser:
     def parse(self, body: bytes, charset: str | None) -> ParsedBody:
         document = decode_json(body, charset)
         if not isinstance(document, dict):
-            raise BadRequest(
-                f"a lead must be a JSON object, not {_json_kind(document)}", code="invalid_body"
-            )
+            raise BadRequest(f"a lead must be a JSON object, not {_json_kind(document)}", code="invalid_body")
         try:
             fields = nest_dotted(document)
         except RecursionError as exc:

@@ -66,9 +66,7 @@ def default_registry() -> Registry:
     return Registry([*BUILTIN_PARSERS, *parsers_from_entry_points()])
 
 
-def parse_lead_body(
-    body: bytes, content_type: str | None, *, registry: Registry | None = None
-) -> ParsedBody:
+def parse_lead_body(body: bytes, content_type: str | None, *, registry: Registry | None = None) -> ParsedBody:
     """Read a lead body by its content type into fields (and a vertical hint for ADF)."""
     registry = registry or default_registry()
     media_type, charset = split_content_type(content_type)

@@ -12,22 +12,28 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from adapters.outbound.http import HttpClient
 from exchange.api.auth import provide_principal
 from exchange.api.buyers import BuyerController
+from exchange.api.campaigns import CampaignController
+from exchange.api.deliveries import DeliveryController
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
+from exchange.api.money import BalanceController, PaymentController
 from exchange.api.publishers import PublisherController
 from exchange.api.service import healthz, metrics
-from exchange.api.services import Metrics, Services, VerticalCache
+from exchange.api.services import Metrics, Services
 from exchange.api.verticals import VerticalController
 from exchange.clock import Clock, utc_now
+from exchange.distribution.catalog import CampaignCatalog
 from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
 from exchange.pipeline.validate import zip_states
 from exchange.settings import Settings, load_settings
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import seed, upgrade
+from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import LeadWriter
 
 VERSION = "0.1.0"
@@ -40,13 +46,19 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     await asyncio.to_thread(zip_states)
     engine = create_engine(settings.database_url)
     await seed(engine, admin_key=settings.admin_key)
-    jobs = JobContext(engine=engine, clock=clock)
+    verticals = VerticalCache(engine)
+    await verticals.reload()
+    jobs = JobContext(
+        engine=engine,
+        clock=clock,
+        http=HttpClient(allow_private=settings.allow_private_destinations),
+        catalog=CampaignCatalog(engine),
+        verticals=verticals,
+    )
     runner = OutboxRunner(
         jobs, poll_seconds=settings.outbox_poll_seconds, lease_seconds=settings.outbox_lease_seconds
     )
     writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
-    verticals = VerticalCache(engine)
-    await verticals.reload()
     writer.start()
     runner.start()
     return Services(
@@ -64,6 +76,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
 async def stop_services(services: Services) -> None:
     await services.writer.stop()
     await services.runner.stop()
+    await services.jobs.http.close()
     await services.engine.dispose()
 
 
@@ -89,6 +102,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             BuyerController,
             VerticalController,
             LeadController,
+            CampaignController,
+            DeliveryController,
+            PaymentController,
+            BalanceController,
             healthz,
             metrics,
         ],

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,8 +15,9 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from lxml import etree
 from sqlalchemy import select
 
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import Principal, PrincipalDep
 from exchange.api.services import ServicesDep
+from exchange.clock import day_start
 from exchange.errors import Forbidden, NotFound
 from exchange.pipeline.intake import Posted, Source, receive_lead
 from exchange.storage import tables as t
@@ -42,7 +42,8 @@ class LeadView(msgspec.Struct, kw_only=True, omit_defaults=True):
     received_at: datetime
     fields: dict[str, Any]
     consent: dict[str, Any] | None
-    payout_cents: int
+    # Absent for a buyer: what the publisher earns is not the buyer's business.
+    payout_cents: int | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
     errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
     # Absent for a publisher: it sees its payout, never a buyer or a price.
@@ -122,11 +123,25 @@ def _answer_xml(answer: LeadAnswer) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, dtime.min, tzinfo=UTC)
+async def _sales(conn: Any, lead_ids: list[str], principal: Principal) -> dict[str, list[Sale]]:
+    """Sales of these leads the caller may see: all for staff, its own for a buyer, none for a publisher."""
+    if principal.role == "publisher" or not lead_ids:
+        return {}
+    s = t.sales.c
+    query = select(s.lead_id, s.buyer_id, s.campaign_id, s.price_cents, s.sold_at).where(
+        s.lead_id.in_(lead_ids)
+    )
+    if principal.role == "buyer":
+        query = query.where(s.buyer_id == principal.buyer_id)
+    found: dict[str, list[Sale]] = {}
+    for r in await conn.execute(query.order_by(s.sold_at, s.id)):
+        found.setdefault(r.lead_id, []).append(
+            Sale(buyer_id=r.buyer_id, campaign_id=r.campaign_id, price_cents=r.price_cents, sold_at=r.sold_at)
+        )
+    return found
 
 
-def _view(row: Any, principal: PrincipalDep) -> LeadView:
+def _view(row: Any, principal: Principal, sales: dict[str, list[Sale]]) -> LeadView:
     return LeadView(
         id=row.id,
         vertical=row.vertical,
@@ -138,10 +153,10 @@ def _view(row: Any, principal: PrincipalDep) -> LeadView:
         received_at=row.received_at,
         fields=row.fields,
         consent=row.consent,
-        payout_cents=row.payout_cents,
+        payout_cents=None if principal.role == "buyer" else row.payout_cents,
         extra=row.extra,
         errors=row.errors,
-        sales=None if principal.role == "publisher" else [],
+        sales=None if principal.role == "publisher" else sales.get(row.id, []),
     )
 
 
@@ -208,21 +223,22 @@ class LeadController(Controller):
         if principal.role == "publisher":
             query = query.where(leads.publisher_id == principal.publisher_id)
         elif principal.role == "buyer":
-            # A buyer sees the leads it bought; sales come with distribution.
-            return LeadPage(items=[], next_cursor=None)
+            bought = select(t.sales.c.lead_id).where(t.sales.c.buyer_id == principal.buyer_id)
+            query = query.where(leads.id.in_(bought))
         if publisher_id is not None:
             query = query.where(leads.publisher_id == publisher_id)
         if status is not None:
             query = query.where(leads.status == status)
         if since is not None:
-            query = query.where(leads.received_at >= _day_start(since))
+            query = query.where(leads.received_at >= day_start(since))
         if until is not None:
-            query = query.where(leads.received_at < _day_start(until) + timedelta(days=1))
+            query = query.where(leads.received_at < day_start(until) + timedelta(days=1))
         if cursor:
             query = query.where(leads.id < cursor)
         async with services.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        items = [_view(row, principal) for row in rows[:limit]]
+            sales = await _sales(conn, [row.id for row in rows[:limit]], principal)
+        items = [_view(row, principal, sales) for row in rows[:limit]]
         return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     @get("/{lead_id:str}", summary="One lead as the caller may see it")
@@ -234,13 +250,15 @@ class LeadController(Controller):
     ) -> LeadView:
         async with services.engine.connect() as conn:
             row = (await conn.execute(select(t.leads).where(t.leads.c.id == lead_id))).first()
+            sales = await _sales(conn, [lead_id], principal) if row is not None else {}
         visible = row is not None and (
             principal.is_staff
             or (principal.role == "publisher" and row.publisher_id == principal.publisher_id)
+            or (principal.role == "buyer" and bool(sales.get(lead_id)))
         )
         if not visible:
             raise NotFound(f"no lead {lead_id}")
-        return _view(row, principal)
+        return _view(row, principal, sales)
 
     @get("/{lead_id:str}/events", summary="A lead's whole timeline (operator)")
     async def lead_events(
@@ -262,7 +280,33 @@ class LeadController(Controller):
             if cursor is not None:
                 query = query.where(e.id > cursor)
             rows = (await conn.execute(query)).all()
+            # Pings and posts keep their request and answer in the delivery audit; show them here.
+            ids = [r.data["delivery_id"] for r in rows[:limit] if "delivery_id" in r.data]
+            deliveries = {}
+            if ids:
+                d = t.deliveries.c
+                found = await conn.execute(
+                    select(d.id, d.request, d.response, d.http_status, d.latency_ms).where(d.id.in_(ids))
+                )
+                deliveries = {
+                    r.id: {
+                        "request": r.request,
+                        "response": r.response,
+                        "http_status": r.http_status,
+                        "latency_ms": r.latency_ms,
+                    }
+                    for r in found
+                }
         items = [
-            LeadEventView(id=r.id, lead_id=r.lead_id, kind=r.kind, at=r.at, data=r.data) for r in rows[:limit]
+            LeadEventView(
+                id=r.id,
+                lead_id=r.lead_id,
+                kind=r.kind,
+                at=r.at,
+                data={**r.data, "delivery": deliveries[r.data["delivery_id"]]}
+                if r.data.get("delivery_id") in deliveries
+                else r.data,
+            )
+            for r in rows[:limit]
         ]
         return LeadEventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)

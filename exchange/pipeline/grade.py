@@ -86,9 +86,7 @@ def _email_reason(lead: Lead, signals: LeadSignals) -> str:
     return "email:disposable" if signals.is_disposable_email else "email:ok"
 
 
-def grade_lead(
-    lead: Lead, signals: LeadSignals, *, source_score: float | None = None
-) -> GradeResult:
+def grade_lead(lead: Lead, signals: LeadSignals, *, source_score: float | None = None) -> GradeResult:
     """Grade a valid lead from what validation found and its source's closed-loop score (0..1)."""
     reasons = [_consent_reason(signals), _phone_reason(lead, signals), _email_reason(lead, signals)]
     if signals.is_private_ip:

@@ -168,7 +168,7 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
     if result.replayed or result.answer.status != "accepted" or posted.mode == "async":
         return result
     try:
-        answer = await distribute(services.jobs, lead_id)
+        answer = await distribute(services.jobs, lead_id, mode="sync")
     except Exception:
         # Stored and owed: the outbox runner distributes it when the lease runs out.
         log.exception("sync distribution of %s failed; left to the outbox", lead_id)

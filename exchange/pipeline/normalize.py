@@ -224,13 +224,7 @@ def to_date(value: Any) -> str:
         if "/" in text:
             month, day, year = text.split("/")
             digits = month + day + year
-            if (
-                len(year) == 4
-                and len(month) <= 2
-                and len(day) <= 2
-                and digits.isascii()
-                and digits.isdigit()
-            ):
+            if len(year) == 4 and len(month) <= 2 and len(day) <= 2 and digits.isascii() and digits.isdigit():
                 return date(int(year), int(month), int(day)).isoformat()
         elif len(text) > 10 and text[10] in "Tt ":
             return datetime.fromisoformat(text).date().isoformat()

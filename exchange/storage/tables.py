@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -199,3 +200,138 @@ lead_events = LeadEvent.__table__
 outbox = OutboxRow.__table__
 dedupe_keys = DedupeKey.__table__
 idempotency_keys = IdempotencyKey.__table__
+
+
+class CampaignRow(Base):
+    """A buyer's standing order; its whole configuration as validated JSON, hot columns beside it."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_vertical_active", "vertical", "active"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    buyer_id: Mapped[str] = mapped_column(String(32), index=True)
+    vertical: Mapped[str] = mapped_column(String(48))
+    active: Mapped[bool] = mapped_column(Boolean)
+    config: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CapCounter(Base):
+    """Leads and spend a campaign has reserved in one cap period (a day, a week…)."""
+
+    __tablename__ = "cap_counters"
+
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    leads: Mapped[int] = mapped_column(Integer)
+    spend_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class RotationState(Base):
+    """Smooth weighted round-robin position of each campaign, shared by every process."""
+
+    __tablename__ = "rotation_state"
+
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    current: Mapped[int] = mapped_column(BigInteger)
+
+
+class SaleRow(Base):
+    """A lead sold to a campaign: one row per (lead, campaign), as the ledger's natural key."""
+
+    __tablename__ = "sales"
+    __table_args__ = (Index("uq_sales_lead_campaign", "lead_id", "campaign_id", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str] = mapped_column(String(32), index=True)
+    publisher_id: Mapped[str] = mapped_column(String(32))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    payout_cents: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    transaction_id: Mapped[str] = mapped_column(String(32))
+    sold_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeliveryRow(Base):
+    """One ping or post to a buyer: what was sent, what came back, how long it took."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_lead_id", "lead_id"),
+        Index("ix_deliveries_buyer_id_created_at", "buyer_id", "created_at"),
+        Index("ix_deliveries_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(8))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(Json)
+    response: Mapped[dict[str, Any]] = mapped_column(Json)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerTransaction(Base):
+    """A balanced set of entries; `natural_key` (sale:L:C, payment:B:REF…) makes a retry land once."""
+
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    lead_id: Mapped[str | None] = mapped_column(String(32))
+    memo: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_entries_account", "account_id", "created_at"),
+        Index("ix_ledger_entries_created_at", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    account_type: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(32))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    lead_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccountBalance(Base):
+    """Cached sum of an account's entries, plus what running sales have reserved.
+
+    Updated in the same transaction as the entries; the entries stay the truth.
+    """
+
+    __tablename__ = "account_balances"
+
+    account_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    reserved_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+campaigns = CampaignRow.__table__
+cap_counters = CapCounter.__table__
+rotation_state = RotationState.__table__
+sales = SaleRow.__table__
+deliveries = DeliveryRow.__table__
+ledger_transactions = LedgerTransaction.__table__
+ledger_entries = LedgerEntry.__table__
+account_balances = AccountBalance.__table__

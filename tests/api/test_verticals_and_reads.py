@@ -106,7 +106,7 @@ async def test_events_tell_the_whole_story_in_order(market: Market) -> None:
     publisher = await market.publisher()
     lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
     events = (await market.client.get(f"/v1/leads/{lead_id}/events", headers=market.admin)).json()["items"]
-    assert [e["kind"] for e in events] == ["received", "validated", "graded", "unsold"]
+    assert [e["kind"] for e in events] == ["received", "validated", "graded", "eligibility", "unsold"]
     graded = events[2]["data"]
     assert graded["grade"] in "ABCD" and graded["reasons"]
     received = events[0]["data"]

@@ -1,0 +1,1 @@
+"""Money: the double-entry ledger, balances, returns, settlements, exports."""

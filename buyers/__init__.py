@@ -1,0 +1,1 @@
+"""What a buyer controls: campaigns, filters, caps, schedules, pricing, response rules."""

@@ -1,0 +1,164 @@
+"""Campaigns: operators manage any; a buyer manages its own. Checked whole at save time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from sqlalchemy import select, update
+
+from buyers.campaigns import Campaign, CampaignIn, check_delivery
+from buyers.caps import check_caps
+from buyers.filters import check_filters
+from buyers.pricing import check_pricing
+from buyers.schedule import check_schedule
+from exchange.api.auth import Principal, PrincipalDep
+from exchange.api.services import Services, ServicesDep
+from exchange.distribution.catalog import campaign_from_row
+from exchange.errors import NotFound, field_invalid
+from exchange.ids import new_id
+from exchange.storage import tables as t
+from exchange.types import Page
+
+
+class CampaignPage(Page, kw_only=True):
+    items: list[Campaign]
+
+
+async def _check(services: Services, principal: Principal, data: CampaignIn) -> None:
+    if principal.role == "buyer" and data.buyer_id != principal.buyer_id:
+        raise NotFound(f"no buyer {data.buyer_id}")
+    async with services.engine.connect() as conn:
+        found = await conn.scalar(select(t.buyers.c.id).where(t.buyers.c.id == data.buyer_id))
+    if found is None:
+        raise field_invalid("buyer_id", "not_found", f"no buyer {data.buyer_id}")
+    vertical = await services.verticals.get(data.vertical)
+    if vertical is None:
+        raise field_invalid("vertical", "unknown_vertical", f"no vertical {data.vertical!r}")
+    check_filters(data.filters, vertical)
+    check_caps(data.caps)
+    if data.schedule is not None:
+        check_schedule(data.schedule)
+    check_pricing(data.pricing)
+    check_delivery(data.delivery, data.pricing, allow_private=services.settings.allow_private_destinations)
+
+
+async def _load(services: Services, principal: Principal, campaign_id: str) -> Campaign:
+    async with services.engine.connect() as conn:
+        row = (await conn.execute(select(t.campaigns).where(t.campaigns.c.id == campaign_id))).first()
+    if row is None or (principal.role == "buyer" and row.buyer_id != principal.buyer_id):
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign_from_row(row)
+
+
+class CampaignController(Controller):
+    path = "/v1/campaigns"
+    tags = ["campaigns"]
+
+    @post("/", summary="Create a campaign (operator, or a buyer for itself)")
+    async def create_campaign(
+        self, data: JSONBody[CampaignIn], principal: PrincipalDep, services: ServicesDep
+    ) -> Campaign:
+        principal.require("operator", "buyer")
+        await _check(services, principal, data)
+        now = services.clock()
+        campaign = Campaign(**msgspec.structs.asdict(data), id=new_id("cmp"), created_at=now, updated_at=now)
+        async with services.engine.begin() as conn:
+            await conn.execute(
+                t.campaigns.insert().values(
+                    id=campaign.id,
+                    buyer_id=data.buyer_id,
+                    vertical=data.vertical,
+                    active=data.active,
+                    config=msgspec.to_builtins(data),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        services.jobs.catalog.invalidate()
+        return campaign
+
+    @get("/", summary="Campaigns the caller may see")
+    async def list_campaigns(
+        self,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        buyer_id: FromQuery[str | None] = None,
+        vertical: FromQuery[str | None] = None,
+    ) -> CampaignPage:
+        principal.require("operator", "finance", "buyer")
+        c = t.campaigns.c
+        query = select(t.campaigns).order_by(c.id)
+        if principal.role == "buyer":
+            query = query.where(c.buyer_id == principal.buyer_id)
+        if buyer_id is not None:
+            query = query.where(c.buyer_id == buyer_id)
+        if vertical is not None:
+            query = query.where(c.vertical == vertical)
+        async with services.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return CampaignPage(items=[campaign_from_row(row) for row in rows])
+
+    @get("/{campaign_id:str}", summary="One campaign")
+    async def get_campaign(
+        self, campaign_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+    ) -> Campaign:
+        principal.require("operator", "finance", "buyer")
+        return await _load(services, principal, campaign_id)
+
+    @patch("/{campaign_id:str}", summary='Change a campaign; pause it with {"active": false}')
+    async def update_campaign(
+        self,
+        campaign_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> Campaign:
+        principal.require("operator", "buyer")
+        current = await _load(services, principal, campaign_id)
+        try:
+            changes = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError as exc:
+            raise field_invalid("body", "malformed_json", str(exc)) from None
+        if not isinstance(changes, dict):
+            raise field_invalid("body", "invalid_body", "send an object of the keys to change")
+        fixed = {"id", "created_at", "updated_at"} & set(changes)
+        if fixed:
+            raise field_invalid(sorted(fixed)[0], "read_only", "cannot be changed")
+        merged = {**msgspec.to_builtins(_config(current)), **changes}
+        try:
+            data = msgspec.convert(merged, CampaignIn)
+        except msgspec.ValidationError as exc:
+            raise field_invalid(_path(str(exc)), "invalid", str(exc)) from None
+        await _check(services, principal, data)
+        now = services.clock()
+        async with services.engine.begin() as conn:
+            await conn.execute(
+                update(t.campaigns)
+                .where(t.campaigns.c.id == campaign_id)
+                .values(
+                    buyer_id=data.buyer_id,
+                    vertical=data.vertical,
+                    active=data.active,
+                    config=msgspec.to_builtins(data),
+                    updated_at=now,
+                )
+            )
+        services.jobs.catalog.invalidate()
+        return Campaign(
+            **msgspec.structs.asdict(data), id=campaign_id, created_at=current.created_at, updated_at=now
+        )
+
+
+def _config(campaign: Campaign) -> CampaignIn:
+    values = msgspec.structs.asdict(campaign)
+    for key in ("id", "created_at", "updated_at"):
+        values.pop(key)
+    return CampaignIn(**values)
+
+
+def _path(message: str) -> str:
+    marker = "at `$."
+    return message.split(marker, 1)[1].rstrip("`") if marker in message else "body"

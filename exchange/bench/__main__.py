@@ -1,0 +1,137 @@
+"""`python -m exchange.bench`: intake leads/s of the exchange against a bare Litestar endpoint.
+
+Both servers run at once under the same ASGI server; each is loaded in turn, bare first,
+so the exchange's leftover background work cannot slow the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from exchange.bench.database import fresh_postgres, outbox_backlog, sqlite_url
+from exchange.bench.load import LoadConfig, LoadResult, load_in_subprocess
+from exchange.bench.report import build_report, format_table, server_figures
+from exchange.bench.servers import (
+    Server,
+    cpu_seconds,
+    create_publisher,
+    peak_rss_mb,
+    start_bare,
+    start_exchange,
+    stop_server,
+    wait_healthy,
+)
+
+cli = typer.Typer(add_completion=False)
+
+
+def _measure(
+    server: Server, api_key: str, seconds: float, warmup: float, connections: int
+) -> tuple[LoadResult, float | None]:
+    """The load's result and the server's CPU use over the whole load, as % of one core."""
+    config = LoadConfig(
+        url=server.url, api_key=api_key, seconds=seconds, warmup=warmup, connections=connections
+    )
+    cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
+    result = load_in_subprocess(config)
+    cpu_after, elapsed = cpu_seconds(server.process.pid), time.monotonic() - started
+    if cpu_before is None or cpu_after is None:
+        return result, None
+    return result, 100 * (cpu_after - cpu_before) / elapsed
+
+
+def run_benchmark(
+    *, seconds: float, warmup: float, connections: int, database_url: str | None, quiet: bool
+) -> dict[str, Any]:
+    """Start both servers on an empty database, load each in turn, stop both whatever happens."""
+
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    load_before = os.getloadavg()[0]
+    admin_key = secrets.token_urlsafe(24)
+    with ExitStack() as cleanup:
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="exchange-bench-")))
+        if database_url is None:
+            url, database = sqlite_url(workdir), "sqlite"
+        else:
+            url, database = cleanup.enter_context(fresh_postgres(database_url)), "postgresql"
+        # Callbacks run last-in first-out: servers stop before their database is dropped.
+        bare = start_bare(workdir)
+        cleanup.callback(stop_server, bare)
+        exchange = start_exchange(url, admin_key, workdir)
+        cleanup.callback(stop_server, exchange)
+        wait_healthy(bare)
+        wait_healthy(exchange)
+        api_key = create_publisher(exchange, admin_key)
+        # The pids let a profiler attach to the right process (py-spy record --pid).
+        for server in (bare, exchange):
+            say(f"{server.name}: pid {server.process.pid}, {server.url}")
+
+        say(f"loading bare for {warmup} + {seconds} s ...")
+        bare_result, bare_cpu = _measure(bare, api_key, seconds, warmup, connections)
+        say(f"loading exchange for {warmup} + {seconds} s ...")
+        exchange_result, exchange_cpu = _measure(exchange, api_key, seconds, warmup, connections)
+
+        exchange_figures = server_figures(exchange_result, exchange_cpu, peak_rss_mb(exchange.process.pid))
+        exchange_figures["outbox_backlog"] = outbox_backlog(url)
+        return build_report(
+            bare=server_figures(bare_result, bare_cpu, peak_rss_mb(bare.process.pid)),
+            exchange=exchange_figures,
+            seconds=seconds,
+            warmup=warmup,
+            connections=connections,
+            database=database,
+            load_before=load_before,
+        )
+
+
+@cli.command()
+def bench(
+    seconds: Annotated[float, typer.Option(min=0.1, help="measured duration per server")] = 10.0,
+    warmup: Annotated[float, typer.Option(min=0.0, help="uncounted load before measuring")] = 2.0,
+    connections: Annotated[int, typer.Option(min=1, help="concurrent connections")] = 32,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="a PostgreSQL server to benchmark on (a fresh database is made and dropped)"),
+    ] = None,
+    json_only: Annotated[bool, typer.Option("--json", help="print only the JSON figures")] = False,
+) -> None:
+    """Print intake leads/s of the exchange and of a bare endpoint, and their ratio."""
+    # SIGTERM would end Python without unwinding; as SystemExit the servers still get stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    if database_url is not None and not database_url.startswith("postgresql"):
+        raise typer.BadParameter(
+            "only PostgreSQL URLs; SQLite always runs on a fresh file", param_hint="--database-url"
+        )
+    report = run_benchmark(
+        seconds=seconds, warmup=warmup, connections=connections, database_url=database_url, quiet=json_only
+    )
+    if not json_only:
+        print(format_table(report))
+    print(json.dumps(report))
+    failed = [name for name in ("bare", "exchange") if report[name]["errors"]]
+    for name in failed:
+        # Errors make the rate meaningless (a 4xx is cheaper than a stored lead).
+        print(
+            f"{name}: {report[name]['errors']} errors; the first: {report[name]['first_error']}",
+            file=sys.stderr,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    cli()

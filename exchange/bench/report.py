@@ -1,0 +1,105 @@
+"""The benchmark's figures: one dictionary for machines, a table for people.
+
+The ratio exchange/bare is the figure that matters; absolute rates depend on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from exchange.bench.load import LoadResult
+
+TARGET_RATIO = 0.6
+TARGET_RSS_MB = 200.0
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def server_figures(
+    result: LoadResult, server_cpu_percent: float | None, peak_rss_mb: float | None
+) -> dict[str, Any]:
+    return {
+        "requests_per_second": round(result.rate, 1),
+        "requests": result.requests,
+        "errors": result.errors,
+        "first_error": result.first_error,
+        "p50_ms": _round(result.p50_ms),
+        "p99_ms": _round(result.p99_ms),
+        # Near 100 on either side names the bottleneck: the server, or the load generator.
+        "server_cpu_percent": _round(server_cpu_percent, 1),
+        "client_cpu_percent": round(result.client_cpu_percent, 1),
+        "peak_rss_mb": _round(peak_rss_mb, 1),
+    }
+
+
+def build_report(
+    *,
+    bare: dict[str, Any],
+    exchange: dict[str, Any],
+    seconds: float,
+    warmup: float,
+    connections: int,
+    database: str,
+    load_before: float,
+) -> dict[str, Any]:
+    bare_rate, exchange_rate = bare["requests_per_second"], exchange["requests_per_second"]
+    return {
+        "machine": {
+            "nproc": os.cpu_count(),
+            # Other work on the machine skews both rates: the 1-minute load before the run.
+            "load_average_before": round(load_before, 2),
+            "python": platform.python_version(),
+            "load_generator": "same machine, one process",
+        },
+        "settings": {
+            "seconds": seconds,
+            "warmup": warmup,
+            "connections": connections,
+            "server": "uvicorn, 1 worker",
+            "database": database,
+            "mode": "async",
+        },
+        "bare": bare,
+        "exchange": exchange,
+        # From the rounded rates, so a reader can check it from the same JSON.
+        "ratio": round(exchange_rate / bare_rate, 3) if bare_rate else None,
+        "targets": {"ratio": TARGET_RATIO, "exchange_peak_rss_mb": TARGET_RSS_MB},
+    }
+
+
+def _cell(value: Any, suffix: str = "") -> str:
+    return "-" if value is None else f"{value}{suffix}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    s, m = report["settings"], report["machine"]
+    lines = [
+        f"intake benchmark: {s['seconds']} s after {s['warmup']} s warm-up, {s['connections']} connections,"
+        f" {s['server']}, {s['database']}, mode={s['mode']}",
+        f"machine: nproc {m['nproc']}, Python {m['python']}, load generator on the same machine,"
+        f" load average before {m['load_average_before']}",
+        "",
+        f"{'server':<10}{'leads/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'server CPU':>12}{'client CPU':>12}{'peak RSS':>11}",
+    ]
+    for name in ("bare", "exchange"):
+        row = report[name]
+        lines.append(
+            f"{name:<10}{row['requests_per_second']:>10.1f}"
+            f"{_cell(row['p50_ms']):>9}{_cell(row['p99_ms']):>9}{row['errors']:>8}"
+            f"{_cell(row['server_cpu_percent'], '%'):>12}{_cell(row['client_cpu_percent'], '%'):>12}"
+            f"{_cell(row['peak_rss_mb'], ' MB'):>11}"
+        )
+    targets = report["targets"]
+    lines += [
+        "",
+        f"ratio exchange/bare: {_cell(report['ratio'])} (target {targets['ratio']})",
+        f"exchange peak RSS: {_cell(report['exchange']['peak_rss_mb'], ' MB')}"
+        f" (target <= {targets['exchange_peak_rss_mb']:.0f} MB);"
+        f" distribution still owed at the end: {report['exchange'].get('outbox_backlog', '-')} leads",
+    ]
+    return "\n".join(lines)

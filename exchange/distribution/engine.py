@@ -1,0 +1,431 @@
+"""The distribution engine: offer a stored lead to the campaigns and sell it.
+
+eligible campaigns (filters, schedule, price, funds and caps at a glance) → pings
+to bid-priced campaigns within the vertical's deadline → order by strategy
+(auction: best price, ties rotate; round_robin: weighted rotation; priority: by
+level, rotating within one) → posts down that order (the waterfall) until the lead
+is sold `max_sales` times or an exclusive campaign buys it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.outbound.http import HttpClient
+from buyers.campaigns import HttpStep
+from buyers.caps import period_key
+from buyers.pricing import bid_price
+from exchange.clock import Clock
+from exchange.distribution.calls import Call, call_buyer, ping_fields
+from exchange.distribution.catalog import CampaignCatalog, LiveCampaign
+from exchange.distribution.eligible import Candidate, select_candidates
+from exchange.distribution.rotation import rank_ties, rotate
+from exchange.distribution.sale import Reservation, Sold, commit_sale, release, reserve
+from exchange.ids import new_id
+from exchange.storage import tables as t
+from exchange.storage.verticals import VerticalCache
+from exchange.types import LeadAnswer
+from exchange.verticals import Distribution
+
+log = logging.getLogger(__name__)
+Mode = Literal["sync", "async"]
+
+
+@dataclass
+class DistributionContext:
+    engine: AsyncEngine
+    clock: Clock
+    http: HttpClient
+    catalog: CampaignCatalog
+    verticals: VerticalCache
+    # Async mode retries a post that failed in transit this many times in all.
+    post_attempts: int = 3
+    retry_base_seconds: float = 0.2
+
+
+class Priced(msgspec.Struct, frozen=True, kw_only=True):
+    live: LiveCampaign
+    price_cents: int
+
+
+class LeadForSale(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    vertical: str
+    status: str
+    grade: str | None
+    fields: dict[str, Any]
+    consent: dict[str, Any] | None
+    payout_cents: int
+    publisher_id: str
+    publisher_terms: dict[str, Any]
+
+
+class _Trail:
+    """Events and delivery rows gathered during a step, written in one transaction."""
+
+    def __init__(self, lead_id: str) -> None:
+        self.lead_id = lead_id
+        self.events: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+
+    def event(self, kind: str, at: datetime, /, **data: Any) -> None:
+        self.events.append({"lead_id": self.lead_id, "kind": kind, "at": at, "data": data})
+
+    def delivery(
+        self, live: LiveCampaign, kind: str, attempt: int, call: Call, at: datetime, price: int | None
+    ) -> str:
+        delivery_id = new_id("dlv")
+        self.deliveries.append(
+            {
+                "id": delivery_id,
+                "lead_id": self.lead_id,
+                "campaign_id": live.id,
+                "buyer_id": live.campaign.buyer_id,
+                "kind": kind,
+                "attempt": attempt,
+                "status": call.status,
+                "request": call.request,
+                "response": call.response,
+                "http_status": call.http_status,
+                "latency_ms": round(call.latency_ms, 2),
+                "price_cents": price,
+                "reason": call.answer.reason,
+                "reference": call.answer.reference,
+                "created_at": at,
+            }
+        )
+        return delivery_id
+
+    async def flush(self, conn: Any) -> None:
+        if self.deliveries:
+            await conn.execute(t.deliveries.insert(), self.deliveries)
+        if self.events:
+            await conn.execute(t.lead_events.insert(), self.events)
+        self.events, self.deliveries = [], []
+
+
+async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
+    lc, p = t.leads.c, t.publishers.c
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    lc.id,
+                    lc.vertical,
+                    lc.status,
+                    lc.grade,
+                    lc.fields,
+                    lc.consent,
+                    lc.payout_cents,
+                    lc.publisher_id,
+                    p.payout,
+                )
+                .join(t.publishers, p.id == lc.publisher_id)
+                .where(lc.id == lead_id)
+            )
+        ).first()
+    if row is None:
+        return None
+    return LeadForSale(
+        id=row.id,
+        vertical=row.vertical,
+        status=row.status,
+        grade=row.grade,
+        fields=row.fields,
+        consent=row.consent,
+        payout_cents=row.payout_cents,
+        publisher_id=row.publisher_id,
+        publisher_terms=row.payout,
+    )
+
+
+async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "async") -> LeadAnswer | None:
+    """Sell the lead if campaigns want it; the publisher's answer, or None for an unknown lead."""
+    lead = await load_lead(ctx.engine, lead_id)
+    if lead is None:
+        return None
+    if lead.status != "accepted":
+        return LeadAnswer(
+            lead_id=lead.id, status=lead.status, grade=lead.grade, payout_cents=lead.payout_cents
+        )
+    vertical = await ctx.verticals.get(lead.vertical)
+    settings = vertical.distribution if vertical else Distribution()
+    trail = _Trail(lead.id)
+    now = ctx.clock()
+    candidates, excluded = select_candidates(
+        await ctx.catalog.active(lead.vertical), lead.fields, lead.grade, settings.floor_cents_by_grade, now
+    )
+    candidates = await _affordable(ctx, candidates, excluded, now)
+    trail.event("eligibility", now, candidates=[c.live.id for c in candidates], excluded=excluded)
+    priced = await _price(ctx, lead, candidates, settings, trail)
+    order = await _order(ctx, lead.vertical, priced, settings)
+    sold: list[tuple[Priced, Sold]] = []
+    for offer in order:
+        if len(sold) >= settings.max_sales or any(p.live.campaign.exclusive for p, _ in sold):
+            break
+        if sold and offer.live.campaign.exclusive:
+            continue  # an exclusive campaign buys alone, never beside others
+        outcome = await _sell(ctx, lead, offer, trail, mode)
+        if outcome is not None:
+            sold.append((offer, outcome))
+    return await _finish(ctx, lead, sold, trail, reason="no_buyer" if priced else "no_eligible_campaign")
+
+
+async def _affordable(
+    ctx: DistributionContext, candidates: list[Candidate], excluded: dict[str, str], now: datetime
+) -> list[Candidate]:
+    """Drop campaigns whose buyer cannot pay their least price or whose caps are full, at a glance.
+
+    The sale reserves exactly; this read only spares pings that could never become sales.
+    """
+    if not candidates:
+        return candidates
+    buyer_ids = {c.live.campaign.buyer_id for c in candidates}
+    b, a, k = t.buyers.c, t.account_balances.c, t.cap_counters.c
+    keys = {
+        (c.live.id, period_key(cap.period, now, c.live.cap_timezone))
+        for c in candidates
+        for cap in c.live.campaign.caps
+    }
+    async with ctx.engine.connect() as conn:
+        funds = {
+            row.id: row.credit_limit_cents + (row.balance_cents or 0) - (row.reserved_cents or 0)
+            for row in await conn.execute(
+                select(b.id, b.credit_limit_cents, a.balance_cents, a.reserved_cents)
+                .outerjoin(t.account_balances, (a.account_type == "buyer") & (a.account_id == b.id))
+                .where(b.id.in_(buyer_ids))
+            )
+        }
+        used: dict[tuple[str, str], tuple[int, int]] = {}
+        if keys:
+            rows = await conn.execute(
+                select(k.campaign_id, k.period_key, k.leads, k.spend_cents).where(
+                    k.campaign_id.in_({cid for cid, _ in keys})
+                )
+            )
+            used = {(r.campaign_id, r.period_key): (r.leads, r.spend_cents) for r in rows}
+    kept = []
+    for c in candidates:
+        campaign = c.live.campaign
+        if c.min_price_cents > funds.get(campaign.buyer_id, 0):
+            excluded[c.live.id] = "insufficient funds"
+            continue
+        full = None
+        for cap in campaign.caps:
+            leads, spend = used.get((c.live.id, period_key(cap.period, now, c.live.cap_timezone)), (0, 0))
+            if cap.max_leads is not None and leads >= cap.max_leads:
+                full = f"cap {cap.period} max_leads {cap.max_leads} reached"
+            elif cap.max_spend_cents is not None and spend + c.min_price_cents > cap.max_spend_cents:
+                full = f"cap {cap.period} max_spend_cents {cap.max_spend_cents} reached"
+            if full:
+                break
+        if full:
+            excluded[c.live.id] = full
+            continue
+        kept.append(c)
+    return kept
+
+
+async def _price(
+    ctx: DistributionContext,
+    lead: LeadForSale,
+    candidates: list[Candidate],
+    settings: Distribution,
+    trail: _Trail,
+) -> list[Priced]:
+    """Fixed prices as they are; bid campaigns pinged at once, within the vertical's deadline."""
+    priced = [Priced(live=c.live, price_cents=c.price_cents) for c in candidates if c.price_cents is not None]
+    bidders = [c for c in candidates if c.price_cents is None]
+    if not bidders:
+        return priced
+    payload = ping_fields(lead.fields, lead.grade, lead.id)
+    started = time.monotonic()
+
+    async def ping(c: Candidate) -> Call:
+        step = _step(c.live, "ping")
+        timeout = min(step.timeout_ms, settings.ping_timeout_ms)
+        return await call_buyer(ctx.http, step, payload, kind="ping", timeout_ms=timeout)
+
+    calls = await asyncio.gather(*(ping(c) for c in bidders))
+    now = ctx.clock()
+    for c, call in zip(bidders, calls, strict=True):
+        pricing = c.live.campaign.pricing
+        price = bid_price(pricing, call.answer.price_cents, lead.grade, settings.floor_cents_by_grade)  # type: ignore[arg-type]
+        status = call.status if price is not None or call.status != "bid" else "no_bid"
+        delivery_id = trail.delivery(
+            c.live, "ping", 1, msgspec.structs.replace(call, status=status), now, price
+        )
+        trail.event(
+            "pinged",
+            now,
+            campaign_id=c.live.id,
+            delivery_id=delivery_id,
+            status=status,
+            bid_cents=call.answer.price_cents,
+            price_cents=price,
+            latency_ms=round(call.latency_ms, 2),
+        )
+        if price is not None:
+            priced.append(Priced(live=c.live, price_cents=price))
+    log.debug("pinged %d campaigns in %.1f ms", len(bidders), (time.monotonic() - started) * 1000)
+    return priced
+
+
+async def _order(
+    ctx: DistributionContext, vertical: str, priced: list[Priced], settings: Distribution
+) -> list[Priced]:
+    if len(priced) <= 1:
+        return priced
+    by_id = {p.live.id: p for p in priced}
+    weights = {p.live.id: p.live.campaign.weight for p in priced}
+    if settings.strategy == "auction":
+        prices = [p.price_cents for p in priced]
+        rotation: list[str] = []
+        if len(set(prices)) < len(prices):  # ties rotate
+            async with ctx.engine.begin() as conn:
+                rotation = await rotate(conn, f"{vertical}:auction", weights)
+        ranked = [by_id[cid] for cid in rank_ties([(p.live.id, p.price_cents) for p in priced], rotation)]
+        return _exclusive_only_if_worth_it(ranked, settings.max_sales)
+    if settings.strategy == "round_robin":
+        async with ctx.engine.begin() as conn:
+            return [by_id[cid] for cid in await rotate(conn, f"{vertical}:rotation", weights)]
+    levels = sorted({p.live.campaign.priority for p in priced})
+    ordered: list[Priced] = []
+    async with ctx.engine.begin() as conn:
+        for level in levels:
+            members = {cid: w for cid, w in weights.items() if by_id[cid].live.campaign.priority == level}
+            ordered += [by_id[cid] for cid in await rotate(conn, f"{vertical}:priority:{level}", members)]
+    return ordered
+
+
+def _exclusive_only_if_worth_it(ranked: list[Priced], max_sales: int) -> list[Priced]:
+    """With shared sales allowed, an exclusive bid goes first only if it beats the best shared set."""
+    if max_sales <= 1:
+        return ranked
+    shared = [p for p in ranked if not p.live.campaign.exclusive]
+    shared_value = sum(p.price_cents for p in shared[:max_sales])
+    ahead = [p for p in ranked if p.live.campaign.exclusive and p.price_cents >= shared_value]
+    behind = [p for p in ranked if p.live.campaign.exclusive and p.price_cents < shared_value]
+    return ahead + shared + behind
+
+
+def _step(live: LiveCampaign, kind: Literal["ping", "post"]) -> HttpStep:
+    return msgspec.convert(live.campaign.delivery[kind], HttpStep)
+
+
+async def _sell(
+    ctx: DistributionContext, lead: LeadForSale, offer: Priced, trail: _Trail, mode: Mode
+) -> Sold | None:
+    now = ctx.clock()
+    held = await reserve(ctx.engine, offer.live, offer.price_cents, now)
+    if held is None:
+        trail.event("skipped", now, campaign_id=offer.live.id, reason="cap or funds reserved by another sale")
+        return None
+    step = _step(offer.live, "post")
+    payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
+    attempts = ctx.post_attempts if mode == "async" else 1
+    call: Call | None = None
+    for attempt in range(1, attempts + 1):
+        call = await call_buyer(ctx.http, step, payload, kind="post", timeout_ms=step.timeout_ms)
+        at = ctx.clock()
+        delivery_id = trail.delivery(offer.live, "post", attempt, call, at, offer.price_cents)
+        trail.event(
+            "posted",
+            at,
+            campaign_id=offer.live.id,
+            delivery_id=delivery_id,
+            attempt=attempt,
+            status=call.status,
+            reason=call.answer.reason,
+            latency_ms=round(call.latency_ms, 2),
+        )
+        if call.status == "accepted" or not call.is_transient or attempt == attempts:
+            break
+        await asyncio.sleep(ctx.retry_base_seconds * 2 ** (attempt - 1) * (0.5 + random.random()))
+    assert call is not None
+    return await _settle(ctx, lead, held, call, trail)
+
+
+async def _settle(
+    ctx: DistributionContext, lead: LeadForSale, held: Reservation, call: Call, trail: _Trail
+) -> Sold | None:
+    now = ctx.clock()
+    async with ctx.engine.begin() as conn:
+        if call.status != "accepted":
+            await release(conn, held)
+            await trail.flush(conn)
+            return None
+        sold = await commit_sale(
+            conn,
+            held,
+            lead_id=lead.id,
+            publisher_id=lead.publisher_id,
+            publisher_terms=lead.publisher_terms,
+            grade=lead.grade,
+            reference=call.answer.reference,
+            now=now,
+        )
+        trail.event(
+            "sold",
+            now,
+            campaign_id=held.campaign_id,
+            buyer_id=held.buyer_id,
+            price_cents=sold.price_cents,
+            payout_cents=sold.payout_cents,
+            reference=call.answer.reference,
+        )
+        trail.event("ledger_posted", now, transaction_id=sold.transaction_id, kind="sale")
+        await trail.flush(conn)
+    return sold
+
+
+async def _finish(
+    ctx: DistributionContext,
+    lead: LeadForSale,
+    sold: list[tuple[Priced, Sold]],
+    trail: _Trail,
+    *,
+    reason: str,
+) -> LeadAnswer:
+    now = ctx.clock()
+    lc, o, i = t.leads.c, t.outbox.c, t.idempotency_keys.c
+    if sold:
+        answer = LeadAnswer(
+            lead_id=lead.id,
+            status="sold",
+            grade=lead.grade,
+            payout_cents=sum(s.payout_cents for _, s in sold),
+        )
+    else:
+        answer = LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)
+        trail.event("unsold", now, reason=reason)
+    async with ctx.engine.begin() as conn:
+        if not sold:
+            await conn.execute(
+                update(t.leads)
+                .where(lc.id == lead.id, lc.status == "accepted")
+                .values(status="unsold", updated_at=now)
+            )
+        await trail.flush(conn)
+        await conn.execute(
+            update(t.outbox)
+            .where(o.lead_id == lead.id, o.job == "distribute", o.done_at.is_(None))
+            .values(done_at=now, locked_until=None)
+        )
+        # A sync request stored its idempotent answer as 201 before it knew the outcome.
+        await conn.execute(
+            update(t.idempotency_keys)
+            .where(i.lead_id == lead.id, i.status_code == 201)
+            .values(answer=msgspec.to_builtins(answer))
+        )
+    return answer
