@@ -44,9 +44,7 @@ def main() -> int:
     command, *rest = sys.argv[1:] or ["help"]
     if command == "demo":
         setup("")
-        env = {**os.environ}
-        env.setdefault("EXCHANGE_ALLOW_PRIVATE_DESTINATIONS", "1")
-        return subprocess.call([str(BIN / "exchange"), "serve", "--demo", *rest], cwd=ROOT, env=env)
+        return subprocess.call([str(BIN / "exchange"), "serve", "--demo", *rest], cwd=ROOT)
     if command == "test":
         setup("test")
         return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)

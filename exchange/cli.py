@@ -28,9 +28,13 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
     if demo:
+        import msgspec
+
         from exchange.demo import seed_demo
 
-        typer.echo(asyncio.run(seed_demo(settings)))
+        # The demo buyer answers on this same loopback server.
+        settings = msgspec.structs.replace(settings, demo=True, allow_private_destinations=True)
+        typer.echo(asyncio.run(seed_demo(settings, port)))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 
 

@@ -17,6 +17,7 @@ from exchange.api.auth import provide_principal
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
 from exchange.api.deliveries import DeliveryController
+from exchange.api.demo_buyer import demo_buyer
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
@@ -95,8 +96,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
     def provide_services() -> Services:
         return holder["services"]
 
+    extra = [demo_buyer] if settings.demo else []
     return Litestar(
         route_handlers=[
+            *extra,
             KeyController,
             PublisherController,
             BuyerController,
