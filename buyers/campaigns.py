@@ -132,9 +132,13 @@ def check_delivery(delivery: dict[str, Any], pricing: Pricing, *, allow_private:
             step = msgspec.convert(delivery[kind], HttpStep)
         except msgspec.ValidationError as exc:
             raise field_invalid(where, "invalid", str(exc)) from None
+        if not step.url.lower().startswith(("http://", "https://")):
+            raise field_invalid(f"{where}.url", "invalid_url", "an http delivery needs an http(s) URL")
         check_destination(step.url, allow_private=allow_private, field=f"{where}.url")
         if step.mapping is not None:
-            check_mapping(step.mapping, personal_allowed=kind == "post", field=f"{where}.mapping")
+            check_mapping(
+                step.mapping, personal_allowed=kind == "post", field=f"{where}.mapping", format=step.format
+            )
         if kind == "ping" and (step.response is None or step.response.price is None):
             raise field_invalid(f"{where}.response.price", "required", "a ping's rule must read the bid")
         if step.response is not None:

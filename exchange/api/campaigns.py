@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 import msgspec
@@ -42,7 +44,13 @@ async def _check(services: Services, principal: Principal, data: CampaignIn) -> 
     if data.schedule is not None:
         check_schedule(data.schedule)
     check_pricing(data.pricing)
-    check_delivery(data.delivery, data.pricing, allow_private=services.settings.allow_private_destinations)
+    # The private-network check resolves the buyer's host name: off the event loop.
+    await asyncio.to_thread(
+        check_delivery,
+        data.delivery,
+        data.pricing,
+        allow_private=services.settings.allow_private_destinations,
+    )
 
 
 async def _load(services: Services, principal: Principal, campaign_id: str) -> Campaign:
