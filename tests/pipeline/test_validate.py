@@ -117,9 +117,7 @@ def complete_lead(vertical_key: str, **changes: Any) -> dict[str, Any]:
 
 
 def check(raw: dict[str, Any], vertical: str | Vertical = "auto_insurance") -> Checked:
-    return validate_lead(
-        raw, VERTICALS[vertical] if isinstance(vertical, str) else vertical, now=NOW
-    )
+    return validate_lead(raw, VERTICALS[vertical] if isinstance(vertical, str) else vertical, now=NOW)
 
 
 def codes(checked: Checked) -> dict[str, str]:
@@ -188,9 +186,7 @@ def test_naive_consent_timestamp_is_read_as_utc() -> None:
 
     consent = check(raw).lead.consent  # type: ignore[union-attr]
 
-    assert consent is not None and consent.timestamp == datetime(
-        2026, 11, 20, 11, 58, 3, tzinfo=UTC
-    )
+    assert consent is not None and consent.timestamp == datetime(2026, 11, 20, 11, 58, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -220,9 +216,7 @@ def test_state_is_inferred_from_the_zip_when_absent() -> None:
 
 def test_a_vertical_requiring_state_is_satisfied_by_the_zip() -> None:
     base = VERTICALS["auto_sales"]
-    fields = [
-        msgspec.structs.replace(f, required=f.name == "state" or f.required) for f in base.fields
-    ]
+    fields = [msgspec.structs.replace(f, required=f.name == "state" or f.required) for f in base.fields]
     vertical = msgspec.structs.replace(base, key="auto_sales_by_state", fields=fields)
 
     assert check(complete_lead("auto_sales", state=None), vertical).errors == []
@@ -292,9 +286,7 @@ def test_disposable_email_is_recorded_with_its_domain() -> None:
     assert checked.lead is not None
     assert checked.signals.is_disposable_email is True
     assert checked.signals.email_domain == "mailinator.com"
-    assert check(
-        complete_lead("auto_insurance", email="a@x.mailinator.com")
-    ).signals.is_disposable_email
+    assert check(complete_lead("auto_insurance", email="a@x.mailinator.com")).signals.is_disposable_email
     assert not check(complete_lead("auto_insurance")).signals.is_disposable_email
 
 
@@ -359,15 +351,11 @@ def test_lead_with_neither_phone_nor_email_is_refused_on_phone() -> None:
 
 
 def test_consent_is_required_where_the_vertical_says_so() -> None:
-    strict = msgspec.structs.replace(
-        VERTICALS["solar"], distribution=Distribution(require_consent=True)
-    )
+    strict = msgspec.structs.replace(VERTICALS["solar"], distribution=Distribution(require_consent=True))
     text_only = {"text": "I agree"}
 
     assert check(complete_lead("solar", consent=None), strict).errors[0].field == "consent"
-    assert codes(check(complete_lead("solar", consent=text_only), strict)) == {
-        "consent": "required"
-    }
+    assert codes(check(complete_lead("solar", consent=text_only), strict)) == {"consent": "required"}
     for evidence in (
         {"trustedform_cert_url": CERT},
         {"jornaya_leadid": LEADID},
@@ -402,9 +390,7 @@ def test_value_of_the_wrong_type_is_refused(field: str, sent: object) -> None:
 
 
 def test_consent_that_is_not_an_object_is_refused() -> None:
-    assert codes(check(complete_lead("auto_insurance", consent="yes"))) == {
-        "consent": "invalid_type"
-    }
+    assert codes(check(complete_lead("auto_insurance", consent="yes"))) == {"consent": "invalid_type"}
 
 
 @pytest.mark.parametrize(
@@ -424,9 +410,7 @@ def test_consent_that_is_not_an_object_is_refused() -> None:
 def test_value_outside_its_rule_is_refused_saying_why(
     vertical: str, field: str, sent: object, says: str
 ) -> None:
-    field_name, code, message = only_error(
-        check(complete_lead(vertical, **{field: sent}), vertical)
-    )
+    field_name, code, message = only_error(check(complete_lead(vertical, **{field: sent}), vertical))
 
     assert (field_name, code) == (field, "invalid_value")
     assert says in message
@@ -567,9 +551,7 @@ _AREA_CODES = ["201", "212", "305", "312", "415", "503", "617", "702", "808", "9
     exchange=st.integers(200, 999),
     line=st.integers(0, 9999),
 )
-def test_a_us_number_in_any_usual_format_normalises_to_one_e164(
-    area: str, exchange: int, line: int
-) -> None:
+def test_a_us_number_in_any_usual_format_normalises_to_one_e164(area: str, exchange: int, line: int) -> None:
     digits = f"{area}{exchange:03d}{line:04d}"
     assume(phonenumbers.is_valid_number(phonenumbers.parse(digits, "US")))
     a, b, c = area, f"{exchange:03d}", f"{line:04d}"
