@@ -198,3 +198,46 @@ async def test_post_mapping_and_literals_shape_the_body_and_secrets_are_masked(m
     ).json()
     assert "secret123" not in str(audit)
     assert audit["items"][0]["status"] == "accepted"
+
+
+async def test_equal_bids_take_turns(market: Market) -> None:
+    publisher = await market.publisher()
+    async with serve(FakeBuyer(bid=20.0), FakeBuyer(bid=20.0)) as fakes:
+        for i, fake in enumerate(fakes):
+            await market.campaign(await funded(market, f"B{i}"), fake.delivery())
+        for _ in range(6):
+            await market.post_lead(publisher, auto_insurance_lead())
+    assert [len(f.posts) for f in fakes] == [3, 3]
+
+
+async def test_a_bid_under_the_vertical_floor_for_the_grade_does_not_buy(market: Market) -> None:
+    publisher = await market.publisher()
+    await market.distribution(floor_cents_by_grade={g: 1500 for g in "ABCD"})
+    async with serve(FakeBuyer(bid=14.99), FakeBuyer(bid=15.0)) as fakes:
+        for i, fake in enumerate(fakes):
+            await market.campaign(await funded(market, f"B{i}"), fake.delivery())
+        answer = await market.post_lead(publisher, auto_insurance_lead())
+        lowball = await market.post_lead(publisher, auto_insurance_lead())
+    assert answer.json()["status"] == "sold"
+    assert lowball.json()["status"] == "sold"
+    assert [len(f.posts) for f in fakes] == [0, 2]
+
+
+async def test_the_delivery_audit_is_for_operators_and_filters_by_buyer(market: Market) -> None:
+    publisher = await market.publisher()
+    async with serve(FakeBuyer(bid=20.0), FakeBuyer(bid=10.0)) as fakes:
+        buyers = [await funded(market, f"B{i}") for i in range(2)]
+        for buyer, fake in zip(buyers, fakes, strict=True):
+            await market.campaign(buyer, fake.delivery())
+        await market.post_lead(publisher, auto_insurance_lead())
+    mine = (
+        await market.client.get("/v1/deliveries", params={"buyer_id": buyers[1].id}, headers=market.admin)
+    ).json()
+    assert [(d["kind"], d["status"]) for d in mine["items"]] == [("ping", "bid")]
+    assert mine["items"][0]["latency_ms"] > 0
+    assert "email" not in mine["items"][0]["request"]["body"]
+    assert (await market.client.get("/v1/deliveries", headers=buyers[0].auth)).status_code == 403
+    posts = (
+        await market.client.get("/v1/deliveries", params={"status": "accepted"}, headers=market.admin)
+    ).json()
+    assert [d["buyer_id"] for d in posts["items"]] == [buyers[0].id]
