@@ -11,6 +11,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,27 @@ def settings(database_url: str) -> Settings:
     )
 
 
+class ShiftableClock:
+    """The real time plus an offset a test may move forward (return windows, periods)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+def clock() -> ShiftableClock:
+    return ShiftableClock()
+
+
+@pytest.fixture
+async def client(settings: Settings, clock: ShiftableClock) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(app=create_app(settings, clock=clock)) as test_client:
         yield test_client
 
 

@@ -17,12 +17,14 @@ from exchange.api.auth import provide_principal
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
 from exchange.api.deliveries import DeliveryController
+from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
 from exchange.api.demo_buyer import demo_buyer
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.money import BalanceController, PaymentController
 from exchange.api.publishers import PublisherController
+from exchange.api.returns import LeadReturnController, ReturnController
 from exchange.api.service import healthz, metrics
 from exchange.api.services import Metrics, Services
 from exchange.api.verticals import VerticalController
@@ -107,6 +109,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             LeadController,
             CampaignController,
             DeliveryController,
+            LeadReturnController,
+            ReturnController,
+            LeadDispositionController,
+            BulkDispositionController,
             PaymentController,
             BalanceController,
             healthz,

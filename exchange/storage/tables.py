@@ -335,3 +335,43 @@ deliveries = DeliveryRow.__table__
 ledger_transactions = LedgerTransaction.__table__
 ledger_entries = LedgerEntry.__table__
 account_balances = AccountBalance.__table__
+
+
+class ReturnRow(Base):
+    """A buyer's claim that a sold lead was bad; one per sale (the ledger's natural key)."""
+
+    __tablename__ = "returns"
+    __table_args__ = (Index("ix_returns_status_created_at", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sale_id: Mapped[str] = mapped_column(String(32), unique=True)
+    lead_id: Mapped[str] = mapped_column(String(32), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str] = mapped_column(String(32), index=True)
+    publisher_id: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    transaction_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DispositionRow(Base):
+    """What became of a lead at a buyer: contacted, quoted, sold (with revenue), dead…"""
+
+    __tablename__ = "dispositions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(32), index=True)
+    buyer_id: Mapped[str] = mapped_column(String(32), index=True)
+    publisher_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+returns = ReturnRow.__table__
+dispositions = DispositionRow.__table__
