@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     outbox_poll_seconds: float = 1.0
     # How long a claimed outbox row is someone's before another process may take it.
     outbox_lease_seconds: float = 60.0
+    # How long a source's closed-loop score is reused before it is computed again.
+    source_score_seconds: float = 300.0
     demo: bool = False
 
 
@@ -44,6 +46,7 @@ _ENV = {
     "EXCHANGE_WRITER_MAX_BATCH": "writer_max_batch",
     "EXCHANGE_OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
     "EXCHANGE_OUTBOX_LEASE_SECONDS": "outbox_lease_seconds",
+    "EXCHANGE_SOURCE_SCORE_SECONDS": "source_score_seconds",
 }
 
 

@@ -96,6 +96,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         admin_key=ADMIN_KEY,
         outbox_poll_seconds=0.1,
+        source_score_seconds=0,
         # Fake buyers listen on loopback.
         allow_private_destinations=True,
     )

@@ -24,6 +24,7 @@ from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.money import BalanceController, PaymentController
 from exchange.api.publishers import PublisherController
+from exchange.api.reports import ReportController
 from exchange.api.returns import LeadReturnController, ReturnController
 from exchange.api.service import healthz, metrics
 from exchange.api.services import Metrics, Services
@@ -32,6 +33,7 @@ from exchange.clock import Clock, utc_now
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
+from exchange.pipeline.sources import SourceScores
 from exchange.pipeline.validate import zip_states
 from exchange.settings import Settings, load_settings
 from exchange.storage.db import create_engine
@@ -73,6 +75,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         jobs=jobs,
         verticals=verticals,
         metrics=Metrics(),
+        sources=SourceScores(engine, clock, settings.source_score_seconds),
     )
 
 
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             ReturnController,
             LeadDispositionController,
             BulkDispositionController,
+            ReportController,
             PaymentController,
             BalanceController,
             healthz,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from exchange.clock import Clock
 from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
+from exchange.pipeline.sources import SourceScores
 from exchange.settings import Settings
 from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import LeadWriter
@@ -43,6 +44,7 @@ class Services:
     jobs: JobContext
     verticals: VerticalCache
     metrics: Metrics
+    sources: SourceScores
 
 
 ServicesDep = NamedDependency[Services]

@@ -121,7 +121,8 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         write.answer = LeadAnswer(lead_id=lead_id, status="rejected", errors=checked.errors)
     else:
         lead = checked.lead
-        graded = grade_lead(lead, checked.signals)
+        score = await services.sources.score(source.publisher_id, lead.fields.get("sub_id"))
+        graded = grade_lead(lead, checked.signals, source_score=score)
         row.update(
             status="accepted",
             sub_id=lead.fields.get("sub_id"),

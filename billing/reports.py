@@ -1,0 +1,124 @@
+"""Source reports: per publisher and sub_id, how leads turned out — sold, returned,
+converted — and what they earned: the closed loop that tells which sources to keep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing.dispositions import STATUSES
+from exchange.storage import tables as t
+
+
+class SourceRow(msgspec.Struct, kw_only=True):
+    publisher_id: str
+    sub_id: str | None
+    leads: int = 0
+    valid: int = 0
+    sold: int = 0
+    sell_through: float = 0.0
+    sales: int = 0
+    returns: int = 0
+    return_rate: float = 0.0
+    dispositions: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    conversion: float = 0.0
+    revenue_cents: int = 0
+    payout_cents: int = 0
+    margin_cents: int = 0
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+async def source_report(
+    conn: AsyncConnection, *, start: datetime, end: datetime, publisher_id: str | None = None
+) -> list[SourceRow]:
+    """Rows for leads received in [start, end), with their sales, returns and dispositions since."""
+    lc, s, r, d = t.leads.c, t.sales.c, t.returns.c, t.dispositions.c
+    in_period = [lc.received_at >= start, lc.received_at < end]
+    if publisher_id is not None:
+        in_period.append(lc.publisher_id == publisher_id)
+    key = (lc.publisher_id, lc.sub_id)
+    rows: dict[tuple[str, str | None], SourceRow] = {}
+
+    def row(publisher: str, sub_id: str | None) -> SourceRow:
+        return rows.setdefault((publisher, sub_id), SourceRow(publisher_id=publisher, sub_id=sub_id))
+
+    counts = await conn.execute(
+        select(
+            *key,
+            func.count(),
+            func.sum(case((lc.status.in_(("rejected", "duplicate")), 0), else_=1)),
+            func.sum(case((lc.status == "sold", 1), else_=0)),
+        )
+        .where(*in_period)
+        .group_by(*key)
+    )
+    for publisher, sub_id, leads, valid, sold in counts:
+        target = row(publisher, sub_id)
+        target.leads, target.valid, target.sold = int(leads), int(valid or 0), int(sold or 0)
+
+    money = await conn.execute(
+        select(*key, func.count(s.id), func.sum(s.price_cents), func.sum(s.payout_cents))
+        .join(t.sales, s.lead_id == lc.id)
+        .where(*in_period)
+        .group_by(*key)
+    )
+    for publisher, sub_id, sales, price, payout in money:
+        target = row(publisher, sub_id)
+        target.sales, target.revenue_cents, target.payout_cents = (
+            int(sales),
+            int(price or 0),
+            int(payout or 0),
+        )
+
+    returned = await conn.execute(
+        select(*key, func.count(r.id), func.sum(s.price_cents), func.sum(s.payout_cents))
+        .join(t.returns, and_(r.lead_id == lc.id, r.status == "approved"))
+        .join(t.sales, s.id == r.sale_id)
+        .where(*in_period)
+        .group_by(*key)
+    )
+    for publisher, sub_id, count, price, payout in returned:
+        target = row(publisher, sub_id)
+        target.returns = int(count)
+        target.revenue_cents -= int(price or 0)
+        target.payout_cents -= int(payout or 0)
+
+    disposed = await conn.execute(
+        select(*key, d.status, func.count(distinct(d.lead_id)))
+        .join(t.dispositions, d.lead_id == lc.id)
+        .where(*in_period)
+        .group_by(*key, d.status)
+    )
+    for publisher, sub_id, status, count in disposed:
+        row(publisher, sub_id).dispositions[status] = int(count)
+
+    for target in rows.values():
+        target.sell_through = _ratio(target.sold, target.valid)
+        target.return_rate = _ratio(target.returns, target.sales)
+        target.conversion = _ratio(target.dispositions.get("sold", 0), target.sold)
+        target.margin_cents = target.revenue_cents - target.payout_cents
+    return sorted(rows.values(), key=lambda x: (x.publisher_id, x.sub_id or ""))
+
+
+# A source needs this many sales before its record says anything about it.
+MIN_SALES_FOR_SCORE = 10
+
+
+def source_score(row: SourceRow) -> float | None:
+    """The source's quality in 0..1 from what buyers reported back; None while unknown.
+
+    0.5 is an ordinary source. Returns beyond 5% of sales pull it down (a 25% return
+    rate costs 0.5); closed sales lift it (a 20% conversion adds 0.5).
+    """
+    if row.sales < MIN_SALES_FOR_SCORE:
+        return None
+    penalty = min(0.5, max(0.0, row.return_rate - 0.05) * 2.5)
+    bonus = min(0.5, row.dispositions.get("sold", 0) / row.sales * 2.5)
+    return round(min(1.0, max(0.0, 0.5 - penalty + bonus)), 3)
