@@ -16,11 +16,11 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.errors import ExchangeError, Invalid
 from exchange.storage import tables as t
+from exchange.storage.upsert import insert_for
 from exchange.types import LeadAnswer
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,6 @@ class LeadWriter:
         # Transactions committed and leads carried: their ratio is the group-commit gain.
         self.commits = 0
         self.written = 0
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     def start(self) -> None:
         if self._task is None:
@@ -186,7 +184,7 @@ class LeadWriter:
         if item.idempotency is not None:
             publisher_id, key, fingerprint = item.idempotency
             stored = await conn.execute(
-                self._insert(t.idempotency_keys)
+                insert_for(conn, t.idempotency_keys)
                 .values(
                     publisher_id=publisher_id,
                     key=key,
@@ -258,7 +256,7 @@ class LeadWriter:
         if taken is not None:
             return taken.lead_id, taken.kind
         for kind, value_hash in item.dedupe:
-            statement = self._insert(t.dedupe_keys).values(
+            statement = insert_for(conn, t.dedupe_keys).values(
                 vertical=vertical,
                 kind=kind,
                 value_hash=value_hash,
