@@ -17,9 +17,10 @@ from exchange.api.auth import provide_principal
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
 from exchange.api.deliveries import DeliveryController
-from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
 from exchange.api.demo_buyer import demo_buyer
+from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
 from exchange.api.errors import EXCEPTION_HANDLERS
+from exchange.api.finance import LedgerController, SettlementController, StatementController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.money import BalanceController, PaymentController
@@ -119,6 +120,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             ReportController,
             PaymentController,
             BalanceController,
+            LedgerController,
+            SettlementController,
+            StatementController,
             healthz,
             metrics,
         ],

@@ -63,6 +63,7 @@ async def test_a_rejected_return_moves_no_money(market: Market) -> None:
     returned = await market.client.post(
         f"/v1/leads/{lead_id}/returns", json={"reason": "other"}, headers=buyer.auth
     )
+    assert await balance(market, publisher.id) == 1500
     decided = await market.client.post(
         f"/v1/returns/{returned.json()['id']}/decision",
         json={"approve": False, "note": "looks fine"},
@@ -70,6 +71,7 @@ async def test_a_rejected_return_moves_no_money(market: Market) -> None:
     )
     assert decided.json()["status"] == "rejected"
     assert await balance(market, buyer.id) == 97_500
+    assert await balance(market, publisher.id) == 1500
 
 
 async def test_a_second_return_of_the_same_sale_is_refused(market: Market) -> None:
