@@ -6,11 +6,13 @@ local midnight to midnight, 23 or 25 hours on DST days. Pure: `now` is passed in
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from buyers.campaigns import Cap, Period
+from buyers.schedule import offset_changes
 from exchange.errors import field_invalid
 
 PERIODS: tuple[Period, ...] = ("hour", "day", "week", "month")
@@ -81,12 +83,69 @@ def first_instant(wall: datetime, zone: ZoneInfo) -> datetime:
 
 
 def period_bounds(period: Period, now: datetime, tz: str) -> tuple[datetime, datetime]:
-    """The [start, end) in UTC of the hour, day, week (from Monday) or month holding `now` in `tz`."""
+    """The [start, end) in UTC of the hour, day, week (from Monday) or month holding `now` in `tz`.
+
+    A period is the stretch of time the local clock spends in it: a DST day is 23 or 25 hours,
+    and a repeated hour is one period of two hours. Where clocks go back across a period's
+    boundary (St. John's before 2011 at 00:01, Pacific/Chatham at 03:45), the clock re-enters
+    the period just left: that second stretch is its own [start, end), with the same period_key.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
     zone = ZoneInfo(tz)
-    start, end = _start_of_period(period, now.astimezone(zone))
-    return first_instant(start, zone), first_instant(end, zone)
+    wall_start, wall_end = _start_of_period(period, now.astimezone(zone))
+    start, end = first_instant(wall_start, zone), first_instant(wall_end, zone)
+    # The usual case: no clock change inside moves the clock out of the period (a change inside
+    # a day, or the repeated hour itself, keeps the clock in it).
+    if start <= now < end and not any(
+        _label(period, t, zone) != wall_start for t in offset_changes(zone, start + _TICK, end)
+    ):
+        return start, end
+    return _stretch_around(period, now, zone, wall_start, wall_end)
+
+
+_TICK = timedelta(microseconds=1)
+_SPAN = timedelta(days=40)  # longer than any period plus any clock change
+
+
+def _label(period: Period, moment: datetime, zone: ZoneInfo) -> datetime:
+    return _start_of_period(period, moment.astimezone(zone))[0]
+
+
+def _stretch_around(
+    period: Period, now: datetime, zone: ZoneInfo, wall_start: datetime, wall_end: datetime
+) -> tuple[datetime, datetime]:
+    """The stretch holding `now` during which the local clock stays in its period.
+
+    Between two offset changes the clock runs evenly, so it reads a wall time at one computable
+    instant; at a change it jumps, and the stretch goes on only if the jump stays in the period.
+    """
+    changes = offset_changes(zone, now - _SPAN, now + _SPAN)
+    here = bisect_right(changes, now)  # the run of constant offset holding now is changes[here-1:here]
+
+    def offset(k: int) -> timedelta:
+        moment = changes[k - 1] if k > 0 else (changes[0] - _TICK if changes else now)
+        return moment.astimezone(zone).utcoffset() or timedelta(0)
+
+    k = here
+    while True:
+        start = (wall_start - offset(k)).replace(tzinfo=UTC)
+        if k == 0 or start >= changes[k - 1]:
+            break
+        if _label(period, changes[k - 1] - _TICK, zone) != wall_start:
+            start = changes[k - 1]
+            break
+        k -= 1
+    k = here
+    while True:
+        end = (wall_end - offset(k)).replace(tzinfo=UTC)
+        if k == len(changes) or end <= changes[k]:
+            break
+        if _label(period, changes[k], zone) != wall_start:
+            end = changes[k]
+            break
+        k += 1
+    return start, end
 
 
 def period_key(period: Period, now: datetime, tz: str) -> str:

@@ -27,11 +27,11 @@ Number = int | Decimal
 
 OPS: frozenset[str] = frozenset(get_args(FilterOp))
 _EQUALITY_OPS = frozenset({"eq", "ne", "in", "not_in"})
-_ORDER_OPS = frozenset({"between", "gte", "lte"})
 _CANONICAL = frozenset(CANONICAL_FIELDS)
 # Digits with an optional sign and fraction; no exponent, so a field can never make a huge Decimal.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _MAX_NUMBER_TEXT = 64
+_INF = float("inf")
 # Booleans in lead bodies are read from these words (CONTRACT.md); 1/0 match through numbers.
 _BOOL_WORDS = {"true": True, "yes": True, "false": False, "no": False}
 
@@ -42,7 +42,7 @@ _BOOL_WORDS = {"true": True, "yes": True, "false": False, "no": False}
 def _number(value: Any) -> Number | None:
     """A lead or filter value as an exact number, or None when it is not one (bools are not)."""
     if value.__class__ is int:
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -58,9 +58,6 @@ def _number(value: Any) -> Number | None:
             return None
         return Decimal(text) if "." in text else int(text)
     return None
-
-
-_INF = float("inf")
 
 
 def _text(value: Any) -> str | None:
@@ -106,12 +103,12 @@ def shape_problem(f: Filter) -> str | None:
         if not isinstance(value, list) or len(value) != 2:
             return "between needs a list [low, high]"
         low, high = value
-        low_n, high_n = _orderable_number(low), _orderable_number(high)
+        low_n, high_n = _number(low), _number(high)
         if low_n is not None and high_n is not None:
             if low_n > high_n:
                 return "between needs low <= high"
         elif isinstance(low, str) and isinstance(high, str):
-            if _text(low) > _text(high):  # type: ignore[operator]
+            if low.strip().casefold() > high.strip().casefold():
                 return "between needs low <= high"
         else:
             return "between needs two numbers or two strings"
@@ -123,15 +120,11 @@ def shape_problem(f: Filter) -> str | None:
         if not isinstance(value, bool):
             return "exists needs true or false"
     elif op in ("gte", "lte"):
-        if _orderable_number(value) is None and not isinstance(value, str):
+        if _number(value) is None and not isinstance(value, str):
             return f"{op} needs a number or a string"
     elif not _is_scalar(value):
         return f"{op} needs one string, number or boolean"
     return None
-
-
-def _orderable_number(value: Any) -> Number | None:
-    return None if isinstance(value, bool) else _number(value)
 
 
 def _listed(f: Filter) -> list[Any]:
@@ -177,7 +170,7 @@ def _type_problem(f: Filter, spec: FieldSpec | None) -> str | None:
                 return f"{v!r} is not a value of {f.field}: one of {allowed}"
     elif kind == "int" and f.op != "prefix":
         for v in values:
-            if _orderable_number(v) is None:
+            if _number(v) is None:
                 return f"{f.field} is a whole number; {v!r} is not a number"
     elif kind == "bool":
         if f.op not in _EQUALITY_OPS:
@@ -309,7 +302,7 @@ class _Bound:
     __slots__ = ("number", "text")
 
     def __init__(self, value: Any) -> None:
-        self.number = _orderable_number(value)
+        self.number = _number(value)
         self.text = _text(value) if isinstance(value, str) else None
 
 
@@ -324,7 +317,7 @@ def _order_test(name: str, is_grade: bool, low: Any, high: Any) -> Test:
     is_numeric = all(b.number is not None for b, _ in bounds)
 
     def within(value: Any) -> bool:
-        n = _orderable_number(value)
+        n = _number(value)
         text = _text(value)
         for bound, is_low in bounds:
             if n is not None and bound.number is not None:

@@ -103,7 +103,11 @@ def _plan(encoded: bytes) -> _Plan:
             else:
                 merged.append((start, end))
         days.append(tuple(merged))
-    return _Plan(ZoneInfo(schedule.timezone), tuple(days))
+    try:
+        zone = ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, OSError) as problem:
+        raise ValueError(f"{schedule.timezone!r} is not a time zone") from problem
+    return _Plan(zone, tuple(days))
 
 
 def _plan_of(schedule: Schedule) -> _Plan:
@@ -181,16 +185,26 @@ def _earliest_opening(plan: _Plan, now: datetime, first: date, last: date) -> da
 _STEP = timedelta(hours=6)  # no zone changes its offset twice within six hours
 
 
-def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
-    """The instants (UTC, to the second) in [start, end) at which `zone` changes its UTC offset."""
+@lru_cache(maxsize=1024)
+def _year_changes(zone: ZoneInfo, year: int) -> tuple[datetime, ...]:
+    """Every instant of the UTC year at which `zone` changes its offset: ~1460 steps, once."""
+    low, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    low_offset = low.astimezone(zone).utcoffset()
     changes = []
-    low = start
     while low < end:
         high = min(low + _STEP, end)
-        if low.astimezone(zone).utcoffset() != high.astimezone(zone).utcoffset():
+        high_offset = high.astimezone(zone).utcoffset()
+        if high_offset != low_offset:
             changes.append(_first_change(zone, low, high))
-        low = high
-    return changes
+        low, low_offset = high, high_offset
+    return tuple(changes)
+
+
+def offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """The instants (UTC, to the second) in [start, end) at which `zone` changes its UTC offset."""
+    # Years 2..9998 keep every local time inside datetime's range.
+    years = range(max(start.year - 1, 2), min(end.year, 9998) + 1)
+    return [t for year in years for t in _year_changes(zone, year) if start <= t < end]
 
 
 def _first_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:

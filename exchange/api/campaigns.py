@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 import msgspec
@@ -13,7 +12,7 @@ from sqlalchemy import select, update
 
 from buyers.campaigns import Campaign, CampaignIn, check_delivery
 from buyers.caps import check_caps
-from buyers.filters import check_filters
+from buyers.filters import canonical_filters, check_filters
 from buyers.pricing import check_pricing
 from buyers.schedule import check_schedule
 from exchange.api.auth import Principal, PrincipalDep
@@ -29,7 +28,8 @@ class CampaignPage(Page, kw_only=True):
     items: list[Campaign]
 
 
-async def _check(services: Services, principal: Principal, data: CampaignIn) -> None:
+async def _check(services: Services, principal: Principal, data: CampaignIn) -> CampaignIn:
+    """The campaign as it will be stored, or a 422 naming what cannot work."""
     if principal.role == "buyer" and data.buyer_id != principal.buyer_id:
         raise NotFound(f"no buyer {data.buyer_id}")
     async with services.engine.connect() as conn:
@@ -40,6 +40,8 @@ async def _check(services: Services, principal: Principal, data: CampaignIn) -> 
     if vertical is None:
         raise field_invalid("vertical", "unknown_vertical", f"no vertical {data.vertical!r}")
     check_filters(data.filters, vertical)
+    # Enum values are stored in the spelling leads carry ("Single Family" → single_family).
+    data = msgspec.structs.replace(data, filters=canonical_filters(data.filters, vertical))
     check_caps(data.caps)
     if data.schedule is not None:
         check_schedule(data.schedule)
@@ -51,6 +53,7 @@ async def _check(services: Services, principal: Principal, data: CampaignIn) -> 
         data.pricing,
         allow_private=services.settings.allow_private_destinations,
     )
+    return data
 
 
 async def _load(services: Services, principal: Principal, campaign_id: str) -> Campaign:
@@ -70,7 +73,7 @@ class CampaignController(Controller):
         self, data: JSONBody[CampaignIn], principal: PrincipalDep, services: ServicesDep
     ) -> Campaign:
         principal.require("operator", "buyer")
-        await _check(services, principal, data)
+        data = await _check(services, principal, data)
         now = services.clock()
         campaign = Campaign(**msgspec.structs.asdict(data), id=new_id("cmp"), created_at=now, updated_at=now)
         async with services.engine.begin() as conn:
@@ -140,7 +143,7 @@ class CampaignController(Controller):
             data = msgspec.convert(merged, CampaignIn)
         except msgspec.ValidationError as exc:
             raise field_invalid(_path(str(exc)), "invalid", str(exc)) from None
-        await _check(services, principal, data)
+        data = await _check(services, principal, data)
         now = services.clock()
         async with services.engine.begin() as conn:
             await conn.execute(

@@ -18,8 +18,8 @@ NEW_YORK = "America/New_York"
 LOS_ANGELES = "America/Los_Angeles"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def refusal(caps: list[Cap]) -> tuple[str, str]:
@@ -51,7 +51,9 @@ def test_cap_without_a_limit_is_refused() -> None:
 
 def test_second_cap_on_the_same_period_and_measure_is_refused() -> None:
     assert refusal([Cap(period="day", max_leads=5), Cap(period="day", max_leads=9)])[0] == "caps.1.max_leads"
-    field = refusal([Cap(period="week", max_leads=5, max_spend_cents=1), Cap(period="week", max_spend_cents=2)])[0]
+    field = refusal(
+        [Cap(period="week", max_leads=5, max_spend_cents=1), Cap(period="week", max_spend_cents=2)]
+    )[0]
     assert field == "caps.1.max_spend_cents"
 
 
@@ -139,7 +141,10 @@ def test_week_holding_a_dst_change_is_an_hour_short() -> None:
 
 
 def test_month_runs_from_the_first_local_midnight() -> None:
-    assert period_bounds("month", utc(2026, 2, 14, 12, 0), NEW_YORK) == (utc(2026, 2, 1, 5, 0), utc(2026, 3, 1, 5, 0))
+    assert period_bounds("month", utc(2026, 2, 14, 12, 0), NEW_YORK) == (
+        utc(2026, 2, 1, 5, 0),
+        utc(2026, 3, 1, 5, 0),
+    )
     assert period_bounds("month", utc(2026, 12, 31, 12, 0), NEW_YORK) == (
         utc(2026, 12, 1, 5, 0),
         utc(2027, 1, 1, 5, 0),
@@ -177,24 +182,41 @@ def test_naive_now_is_refused() -> None:
 
 # Every period holds `now`, and each ends where the next begins.
 
-ZONES = [NEW_YORK, LOS_ANGELES, "Europe/London", "America/Santiago", "America/Havana", "Australia/Lord_Howe",
-         "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham", "Pacific/Apia", "Asia/Tehran", "UTC"]  # fmt: skip
+ZONES = [
+    NEW_YORK,
+    LOS_ANGELES,
+    "Europe/London",
+    "America/Santiago",
+    "America/Havana",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "Pacific/Apia",
+    "Asia/Tehran",
+    "UTC",
+]
 
 
 @st.composite
 def zone_and_moment(draw: st.DrawFn) -> tuple[str, datetime]:
     """A zone and a moment, half the time within two days of a change of its offset."""
     zone = draw(st.sampled_from(ZONES))
-    moment = draw(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)))
+    moment = draw(
+        st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC))
+    )
     changes = offset_changes(ZoneInfo(zone), utc(moment.year, 1, 1), utc(moment.year + 1, 1, 1))
-    if changes and draw(st.booleans()):
+    is_near_a_change = draw(st.booleans())
+    if changes and is_near_a_change:
         moment = draw(st.sampled_from(changes)) + timedelta(seconds=draw(st.integers(-2 * 86400, 2 * 86400)))
     return zone, moment
 
 
 @settings(max_examples=300)
 @given(case=zone_and_moment(), period=st.sampled_from(PERIODS))
-def test_period_holds_now_and_the_next_period_starts_at_its_end(case: tuple[str, datetime], period: str) -> None:
+def test_period_holds_now_and_the_next_period_starts_at_its_end(
+    case: tuple[str, datetime], period: str
+) -> None:
     zone, now = case
     start, end = period_bounds(period, now, zone)  # type: ignore[arg-type]
     following_start, following_end = period_bounds(period, end, zone)  # type: ignore[arg-type]

@@ -301,7 +301,11 @@ def test_grade_values_must_be_a_to_d() -> None:
 
 
 def test_canonical_filters_respell_enum_values_and_grades_so_leads_match() -> None:
-    saved = [f("property_type", "in", ["Single Family", "CONDO"]), f("grade", "eq", "b"), f("state", "eq", "ca")]
+    saved = [
+        f("property_type", "in", ["Single Family", "CONDO"]),
+        f("grade", "eq", "b"),
+        f("state", "eq", "ca"),
+    ]
     check_filters(saved, MORTGAGE)
 
     stored = canonical_filters(saved, MORTGAGE)

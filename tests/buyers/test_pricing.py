@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from buyers.campaigns import BidPricing, FixedPricing
-from buyers.pricing import bid_price, check_pricing, cents_from_units, fixed_price
+from buyers.pricing import bid_price, cents_from_units, check_pricing, fixed_price
 from exchange.errors import Invalid
 
 FLOORS = {"A": 2000, "B": 1500, "C": 800}

@@ -18,12 +18,14 @@ LOS_ANGELES = "America/Los_Angeles"
 LONDON = "Europe/London"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def local(zone: str, *parts: int, fold: int = 0) -> datetime:
-    return datetime(*parts, tzinfo=ZoneInfo(zone), fold=fold)  # type: ignore[misc]
+def local(
+    zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, fold: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(zone), fold=fold)
 
 
 def every_day(zone: str, *windows: str) -> Schedule:
@@ -57,13 +59,17 @@ def test_well_formed_schedule_is_accepted() -> None:
     )
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "america/new_york", "", "localtime", "../etc/passwd", "EST+5"])
+@pytest.mark.parametrize(
+    "zone", ["Mars/Olympus_Mons", "america/new_york", "", "localtime", "../etc/passwd", "EST+5"]
+)
 def test_unknown_time_zone_is_refused(zone: str) -> None:
     assert refusal(Schedule(timezone=zone, hours={}))[0] == "schedule.timezone"
 
 
 def test_unknown_day_key_is_refused_naming_it() -> None:
-    assert refusal(Schedule(timezone=NEW_YORK, hours={"monday": ["08:00-20:00"]}))[0] == "schedule.hours.monday"
+    assert (
+        refusal(Schedule(timezone=NEW_YORK, hours={"monday": ["08:00-20:00"]}))[0] == "schedule.hours.monday"
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,7 +155,9 @@ def test_naive_now_is_refused() -> None:
         (LOS_ANGELES, utc(2026, 11, 1, 16, 0), utc(2026, 11, 2, 4, 0)),
     ],
 )
-def test_window_keeps_wall_clock_hours_on_dst_change_days(zone: str, opens: datetime, closes: datetime) -> None:
+def test_window_keeps_wall_clock_hours_on_dst_change_days(
+    zone: str, opens: datetime, closes: datetime
+) -> None:
     schedule = Schedule(timezone=zone, hours={"sun": ["08:00-20:00"]})
 
     assert not is_open(schedule, opens - timedelta(seconds=1))
@@ -222,7 +230,9 @@ def test_next_open_is_now_when_open() -> None:
 
 
 def test_next_open_is_the_start_of_the_next_window() -> None:
-    schedule = Schedule(timezone=NEW_YORK, hours={"thu": ["08:00-12:00", "14:00-18:00"], "mon": ["09:00-10:00"]})
+    schedule = Schedule(
+        timezone=NEW_YORK, hours={"thu": ["08:00-12:00", "14:00-18:00"], "mon": ["09:00-10:00"]}
+    )
 
     assert next_open(schedule, local(NEW_YORK, 2026, 11, 26, 6, 0)) == local(NEW_YORK, 2026, 11, 26, 8, 0)
     assert next_open(schedule, local(NEW_YORK, 2026, 11, 26, 12, 0)) == local(NEW_YORK, 2026, 11, 26, 14, 0)
@@ -262,8 +272,19 @@ def test_next_open_is_none_when_never_open() -> None:
 
 # Against a brute-force reading of the local clock.
 
-ZONES = [NEW_YORK, LOS_ANGELES, LONDON, "America/Santiago", "America/Havana", "Australia/Lord_Howe",
-         "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham", "Pacific/Apia", "UTC"]  # fmt: skip
+ZONES = [
+    NEW_YORK,
+    LOS_ANGELES,
+    LONDON,
+    "America/Santiago",
+    "America/Havana",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "Pacific/Apia",
+    "UTC",
+]
 _minute = st.integers(0, 24 * 60)
 
 
@@ -280,7 +301,9 @@ def schedules(draw: st.DrawFn) -> Schedule:
     return Schedule(timezone=draw(st.sampled_from(ZONES)), hours=hours)
 
 
-_moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC))
+_moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+)
 
 
 @st.composite
@@ -290,7 +313,8 @@ def schedule_and_moment(draw: st.DrawFn) -> tuple[Schedule, datetime]:
     moment = draw(_moments)
     zone = ZoneInfo(schedule.timezone)
     changes = offset_changes(zone, utc(moment.year, 1, 1), utc(moment.year + 1, 1, 1))
-    if changes and draw(st.booleans()):
+    is_near_a_change = draw(st.booleans())
+    if changes and is_near_a_change:
         near = draw(st.sampled_from(changes))
         moment = near + timedelta(seconds=draw(st.integers(-3 * 86400, 3 * 86400)))
     return schedule, moment

@@ -170,3 +170,18 @@ async def test_a_payment_is_recorded_once_per_reference(market: Market) -> None:
     assert (
         await market.client.get(f"/v1/accounts/{buyer.id}/balance", headers=stranger.auth)
     ).status_code == 404
+
+
+async def test_enum_filter_values_are_stored_as_leads_spell_them(market: Market) -> None:
+    buyer = await market.buyer()
+    created = await market.client.post(
+        "/v1/campaigns",
+        json=body(
+            buyer.id,
+            vertical="mortgage",
+            filters=[{"field": "property_type", "op": "in", "value": ["Single Family", "condo"]}],
+        ),
+        headers=market.admin,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["filters"][0]["value"] == ["single_family", "condo"]
