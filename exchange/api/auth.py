@@ -50,17 +50,21 @@ async def provide_principal(request: Request, services: ServicesDep) -> Principa
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="unauthorized")
+    digest = hash_key(token.strip())
+    cached = services.principals.get(digest)
+    if cached is not None:
+        return cached
     k, p = t.api_keys.c, t.publishers.c
     query = (
         select(k.id, k.role, k.publisher_id, k.buyer_id, p.default_vertical, p.field_mapping)
         .select_from(t.api_keys.outerjoin(t.publishers, p.id == k.publisher_id))
-        .where(k.key_hash == hash_key(token.strip()), k.revoked_at.is_(None))
+        .where(k.key_hash == digest, k.revoked_at.is_(None))
     )
     async with services.engine.connect() as conn:
         row = (await conn.execute(query)).first()
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="unauthorized")
-    return Principal(
+    principal = Principal(
         key_id=row.id,
         role=row.role,
         publisher_id=row.publisher_id,
@@ -68,3 +72,5 @@ async def provide_principal(request: Request, services: ServicesDep) -> Principa
         default_vertical=row.default_vertical,
         field_mapping=row.field_mapping or {},
     )
+    services.principals.put(digest, principal)
+    return principal

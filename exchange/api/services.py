@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -34,6 +36,32 @@ class Metrics:
         )
 
 
+class KeyCache:
+    """Recently seen keys, so a busy publisher's requests skip the key look-up.
+
+    This process forgets an entry at once when a key is revoked or a publisher's terms
+    change; other processes see the change within `ttl_seconds`.
+    """
+
+    def __init__(self, ttl_seconds: float = 1.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._seen: dict[str, tuple[float, Any]] = {}
+
+    def get(self, digest: str) -> Any | None:
+        found = self._seen.get(digest)
+        if found is None or time.monotonic() - found[0] > self.ttl_seconds:
+            return None
+        return found[1]
+
+    def put(self, digest: str, principal: Any) -> None:
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[digest] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        self._seen.clear()
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -45,6 +73,7 @@ class Services:
     verticals: VerticalCache
     metrics: Metrics
     sources: SourceScores
+    principals: KeyCache = field(default_factory=KeyCache)
 
 
 ServicesDep = NamedDependency[Services]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.errors import ExchangeError, Invalid
@@ -57,6 +57,10 @@ class _Batch:
     def __init__(self) -> None:
         self.idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
         self.claims: dict[tuple[str, str, str], str] = {}
+        # Read once per batch: keys already held in the database, and stored answers.
+        self.held: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+        self.stored: dict[tuple[str, str], tuple[str, LeadAnswer]] = {}
+        self.new_claims: list[dict[str, Any]] = []
         self.leads: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
@@ -140,7 +144,10 @@ class LeadWriter:
             state = _Batch()
             try:
                 async with self._engine.begin() as conn:
+                    await self._read_batch(conn, items, state)
                     outcomes = [await self._apply(conn, item, state) for item in items]
+                    if state.new_claims:
+                        await self._write_claims(conn, state)
                     if state.leads:
                         await conn.execute(t.leads.insert(), state.leads)
                     if state.events:
@@ -163,7 +170,7 @@ class LeadWriter:
         result = WriteResult(status_code=item.status_code, answer=item.answer)
         lead, events, outbox = item.lead, item.events, item.outbox
         if item.dedupe:
-            original = await self._claim(conn, item, state)
+            original = self._claim(item, state)
             if original is not None:
                 original_id, matched = original
                 lead = {**lead, "status": "duplicate"}
@@ -215,19 +222,10 @@ class LeadWriter:
         if earlier is not None:
             first_fingerprint, first = earlier
             first_answer = first.answer
+        elif (publisher_id, key) in state.stored:
+            first_fingerprint, first_answer = state.stored[(publisher_id, key)]
         else:
-            row = (
-                await conn.execute(
-                    select(t.idempotency_keys.c.fingerprint, t.idempotency_keys.c.answer).where(
-                        t.idempotency_keys.c.publisher_id == publisher_id,
-                        t.idempotency_keys.c.key == key,
-                    )
-                )
-            ).first()
-            if row is None:
-                return None
-            first_fingerprint = row.fingerprint
-            first_answer = msgspec.convert(row.answer, LeadAnswer)
+            return None
         if first_fingerprint != fingerprint:
             field = "external_id" if key.startswith("external_id:") else "Idempotency-Key"
             return Invalid(
@@ -236,54 +234,83 @@ class LeadWriter:
             )
         return WriteResult(status_code=200, answer=first_answer, replayed=True)
 
-    async def _claim(self, conn: AsyncConnection, item: LeadWrite, state: _Batch) -> tuple[str, str] | None:
+    async def _read_batch(self, conn: AsyncConnection, items: list[LeadWrite], state: _Batch) -> None:
+        """Two reads for the whole batch: the dedupe keys it names, and its idempotency keys."""
+        wanted = {
+            (item.lead["vertical"], kind, value_hash) for item in items for kind, value_hash in item.dedupe
+        }
+        if wanted:
+            k = t.dedupe_keys.c
+            rows = await conn.execute(
+                select(k.vertical, k.kind, k.value_hash, k.lead_id, k.seen_at).where(
+                    tuple_(k.vertical, k.kind, k.value_hash).in_(sorted(wanted))
+                )
+            )
+            state.held = {(r.vertical, r.kind, r.value_hash): (r.lead_id, r.seen_at) for r in rows}
+        keys = {(item.idempotency[0], item.idempotency[1]) for item in items if item.idempotency}
+        if keys:
+            i = t.idempotency_keys.c
+            rows = await conn.execute(
+                select(i.publisher_id, i.key, i.fingerprint, i.answer).where(
+                    tuple_(i.publisher_id, i.key).in_(sorted(keys))
+                )
+            )
+            state.stored = {
+                (r.publisher_id, r.key): (r.fingerprint, msgspec.convert(r.answer, LeadAnswer)) for r in rows
+            }
+
+    def _claim(self, item: LeadWrite, state: _Batch) -> tuple[str, str] | None:
         """Claim the lead's phone and e-mail keys; answer (original lead, kind) if one is taken."""
         vertical = item.lead["vertical"]
+        assert item.window_start is not None
         for kind, value_hash in item.dedupe:
-            earlier = state.claims.get((vertical, kind, value_hash))
-            if earlier is not None:
-                return earlier, kind
-        keys = t.dedupe_keys.c
-        taken = (
-            await conn.execute(
-                select(keys.lead_id, keys.kind).where(
-                    keys.vertical == vertical,
-                    keys.seen_at >= item.window_start,
-                    or_(*(and_(keys.kind == k, keys.value_hash == h) for k, h in item.dedupe)),
-                )
-            )
-        ).first()
-        if taken is not None:
-            return taken.lead_id, taken.kind
-        for kind, value_hash in item.dedupe:
-            statement = insert_for(conn, t.dedupe_keys).values(
-                vertical=vertical,
-                kind=kind,
-                value_hash=value_hash,
-                lead_id=item.lead["id"],
-                seen_at=item.lead["received_at"],
-            )
-            claimed = await conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[keys.vertical, keys.kind, keys.value_hash],
-                    set_={
-                        "lead_id": statement.excluded.lead_id,
-                        "seen_at": statement.excluded.seen_at,
-                    },
-                    where=keys.seen_at < item.window_start,
-                ).returning(keys.lead_id)
-            )
-            if claimed.first() is None:
-                # Another process claimed it between our look and our claim.
-                holder = await conn.scalar(
-                    select(keys.lead_id).where(
-                        keys.vertical == vertical, keys.kind == kind, keys.value_hash == value_hash
-                    )
-                )
-                return str(holder), kind
+            key = (vertical, kind, value_hash)
+            if key in state.claims:
+                return state.claims[key], kind
+            held = state.held.get(key)
+            if held is not None and held[1] >= item.window_start:
+                return held[0], kind
         for kind, value_hash in item.dedupe:
             state.claims[(vertical, kind, value_hash)] = item.lead["id"]
+            state.new_claims.append(
+                {
+                    "vertical": vertical,
+                    "kind": kind,
+                    "value_hash": value_hash,
+                    "lead_id": item.lead["id"],
+                    "seen_at": item.lead["received_at"],
+                    "window_start": item.window_start,
+                }
+            )
         return None
+
+    async def _write_claims(self, conn: AsyncConnection, state: _Batch) -> None:
+        """One upsert for every claim of the batch; a key another process claimed meanwhile
+        is left alone by the upsert and found by the check after it: the batch is redone."""
+        k = t.dedupe_keys.c
+        statement = insert_for(conn, t.dedupe_keys).values(
+            vertical=bindparam("vertical"),
+            kind=bindparam("kind"),
+            value_hash=bindparam("value_hash"),
+            lead_id=bindparam("lead_id"),
+            seen_at=bindparam("seen_at", type_=t.UTCDateTime()),
+        )
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[k.vertical, k.kind, k.value_hash],
+                set_={"lead_id": statement.excluded.lead_id, "seen_at": statement.excluded.seen_at},
+                where=k.seen_at < bindparam("window_start", type_=t.UTCDateTime()),
+            ),
+            state.new_claims,
+        )
+        ours = {(c["vertical"], c["kind"], c["value_hash"]): c["lead_id"] for c in state.new_claims}
+        rows = await conn.execute(
+            select(k.vertical, k.kind, k.value_hash, k.lead_id).where(
+                tuple_(k.vertical, k.kind, k.value_hash).in_(sorted(ours))
+            )
+        )
+        if any(ours[(r.vertical, r.kind, r.value_hash)] != r.lead_id for r in rows):
+            raise _Raced
 
 
 def _settle(future: asyncio.Future[WriteResult], outcome: WriteResult | ExchangeError) -> None:
