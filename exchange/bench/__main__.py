@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 
 from exchange.bench.database import fresh_postgres, outbox_backlog, sqlite_url
-from exchange.bench.load import LoadConfig, LoadResult, load_in_subprocess
-from exchange.bench.report import build_report, format_table, server_figures
+from exchange.bench.load import LoadConfig, load_in_subprocess
+from exchange.bench.report import Measured, build_report, format_table, server_figures
 from exchange.bench.servers import (
     Server,
     cpu_seconds,
@@ -36,10 +36,7 @@ from exchange.bench.servers import (
 cli = typer.Typer(add_completion=False)
 
 
-def _measure(
-    server: Server, api_key: str, seconds: float, warmup: float, connections: int
-) -> tuple[LoadResult, float | None]:
-    """The load's result and the server's CPU use over the whole load, as % of one core."""
+def _measure(server: Server, api_key: str, seconds: float, warmup: float, connections: int) -> Measured:
     config = LoadConfig(
         url=server.url, api_key=api_key, seconds=seconds, warmup=warmup, connections=connections
     )
@@ -47,8 +44,10 @@ def _measure(
     result = load_in_subprocess(config)
     cpu_after, elapsed = cpu_seconds(server.process.pid), time.monotonic() - started
     if cpu_before is None or cpu_after is None:
-        return result, None
-    return result, 100 * (cpu_after - cpu_before) / elapsed
+        return Measured(result, None, None)
+    used = cpu_after - cpu_before
+    per_request = 1000 * used / result.answered if result.answered else None
+    return Measured(result, 100 * used / elapsed, per_request)
 
 
 def run_benchmark(
@@ -81,14 +80,14 @@ def run_benchmark(
             say(f"{server.name}: pid {server.process.pid}, {server.url}")
 
         say(f"loading bare for {warmup} + {seconds} s ...")
-        bare_result, bare_cpu = _measure(bare, api_key, seconds, warmup, connections)
+        bare_measured = _measure(bare, api_key, seconds, warmup, connections)
         say(f"loading exchange for {warmup} + {seconds} s ...")
-        exchange_result, exchange_cpu = _measure(exchange, api_key, seconds, warmup, connections)
+        exchange_measured = _measure(exchange, api_key, seconds, warmup, connections)
 
-        exchange_figures = server_figures(exchange_result, exchange_cpu, peak_rss_mb(exchange.process.pid))
+        exchange_figures = server_figures(exchange_measured, peak_rss_mb(exchange.process.pid))
         exchange_figures["outbox_backlog"] = outbox_backlog(url)
         return build_report(
-            bare=server_figures(bare_result, bare_cpu, peak_rss_mb(bare.process.pid)),
+            bare=server_figures(bare_measured, peak_rss_mb(bare.process.pid)),
             exchange=exchange_figures,
             seconds=seconds,
             warmup=warmup,

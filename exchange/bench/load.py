@@ -31,6 +31,7 @@ class LoadConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
     requests: int  # 2xx answers completed inside the measured window
+    answered: int  # 2xx answers over the whole load, warm-up and stragglers included
     seconds: float
     errors: int  # non-2xx answers and failed requests, warm-up included
     first_error: str | None
@@ -56,6 +57,7 @@ def percentile(ordered: list[float], q: float) -> float | None:
 class _Tally:
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        self.answered = 0
         self.errors = 0
         self.first_error: str | None = None
 
@@ -88,8 +90,10 @@ async def _worker(
         done = time.perf_counter()
         if not 200 <= status < 300:
             tally.fail(f"HTTP {status}: {payload[:2000].decode(errors='replace')}")
-        elif start <= done <= end:
-            tally.latencies.append(done - sent)
+        else:
+            tally.answered += 1
+            if start <= done <= end:
+                tally.latencies.append(done - sent)
 
 
 async def run_load(config: LoadConfig) -> LoadResult:
@@ -114,6 +118,7 @@ async def run_load(config: LoadConfig) -> LoadResult:
     p50, p99 = percentile(ordered, 50), percentile(ordered, 99)
     return LoadResult(
         requests=len(ordered),
+        answered=tally.answered,
         seconds=config.seconds,
         errors=tally.errors,
         first_error=tally.first_error,

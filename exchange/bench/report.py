@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Any
+from typing import Any, NamedTuple
 
 from exchange.bench.load import LoadResult
 
@@ -15,13 +15,20 @@ TARGET_RATIO = 0.6
 TARGET_RSS_MB = 200.0
 
 
+class Measured(NamedTuple):
+    load: LoadResult
+    # The server's CPU over the whole load (warm-up included): its share of one core, and
+    # per answered request, which other work on the machine barely changes.
+    server_cpu_percent: float | None
+    server_cpu_ms_per_request: float | None
+
+
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def server_figures(
-    result: LoadResult, server_cpu_percent: float | None, peak_rss_mb: float | None
-) -> dict[str, Any]:
+def server_figures(measured: Measured, peak_rss_mb: float | None) -> dict[str, Any]:
+    result = measured.load
     return {
         "requests_per_second": round(result.rate, 1),
         "requests": result.requests,
@@ -30,10 +37,16 @@ def server_figures(
         "p50_ms": _round(result.p50_ms),
         "p99_ms": _round(result.p99_ms),
         # Near 100 on either side names the bottleneck: the server, or the load generator.
-        "server_cpu_percent": _round(server_cpu_percent, 1),
+        "server_cpu_percent": _round(measured.server_cpu_percent, 1),
+        "server_cpu_ms_per_request": _round(measured.server_cpu_ms_per_request, 3),
         "client_cpu_percent": round(result.client_cpu_percent, 1),
         "peak_rss_mb": _round(peak_rss_mb, 1),
     }
+
+
+def _cpu_ratio(bare: dict[str, Any], exchange: dict[str, Any]) -> float | None:
+    bare_ms, exchange_ms = bare["server_cpu_ms_per_request"], exchange["server_cpu_ms_per_request"]
+    return round(bare_ms / exchange_ms, 3) if bare_ms and exchange_ms else None
 
 
 def build_report(
@@ -67,6 +80,9 @@ def build_report(
         "exchange": exchange,
         # From the rounded rates, so a reader can check it from the same JSON.
         "ratio": round(exchange_rate / bare_rate, 3) if bare_rate else None,
+        # The same comparison by server CPU per request: what the ratio would be if each
+        # server had a core to itself, and steadier when other work shares the machine.
+        "cpu_ratio": _cpu_ratio(bare, exchange),
         "targets": {"ratio": TARGET_RATIO, "exchange_peak_rss_mb": TARGET_RSS_MB},
     }
 
@@ -84,20 +100,22 @@ def format_table(report: dict[str, Any]) -> str:
         f" load average before {m['load_average_before']}",
         "",
         f"{'server':<10}{'leads/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'server CPU':>12}{'client CPU':>12}{'peak RSS':>11}",
+        f"{'server CPU':>12}{'CPU ms/req':>12}{'client CPU':>12}{'peak RSS':>11}",
     ]
     for name in ("bare", "exchange"):
         row = report[name]
         lines.append(
             f"{name:<10}{row['requests_per_second']:>10.1f}"
             f"{_cell(row['p50_ms']):>9}{_cell(row['p99_ms']):>9}{row['errors']:>8}"
-            f"{_cell(row['server_cpu_percent'], '%'):>12}{_cell(row['client_cpu_percent'], '%'):>12}"
+            f"{_cell(row['server_cpu_percent'], '%'):>12}{_cell(row['server_cpu_ms_per_request']):>12}"
+            f"{_cell(row['client_cpu_percent'], '%'):>12}"
             f"{_cell(row['peak_rss_mb'], ' MB'):>11}"
         )
     targets = report["targets"]
     lines += [
         "",
-        f"ratio exchange/bare: {_cell(report['ratio'])} (target {targets['ratio']})",
+        f"ratio exchange/bare: {_cell(report['ratio'])} (target {targets['ratio']});"
+        f" by server CPU per request: {_cell(report['cpu_ratio'])}",
         f"exchange peak RSS: {_cell(report['exchange']['peak_rss_mb'], ' MB')}"
         f" (target <= {targets['exchange_peak_rss_mb']:.0f} MB);"
         f" distribution still owed at the end: {report['exchange'].get('outbox_backlog', '-')} leads",
