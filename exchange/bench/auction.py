@@ -13,7 +13,6 @@ import os
 import platform
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,8 @@ from exchange.bench.bidders import (
 )
 from exchange.bench.database import fresh_postgres, sqlite_url
 from exchange.bench.leads import bench_body
-from exchange.bench.load import percentile
+from exchange.bench.load import percentile, run_child
 from exchange.bench.servers import (
-    PROJECT_ROOT,
     Server,
     cpu_seconds,
     create_publisher,
@@ -145,21 +143,13 @@ async def _lead_load(config: LeadLoadConfig) -> LeadLoadResult:
 
 
 def _lead_load_in_subprocess(config: LeadLoadConfig) -> LeadLoadResult:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exchange.bench.auction", "_load"],
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+    return run_child(
+        ["exchange.bench.auction", "_load"],
+        config,
+        LeadLoadResult,
+        config.warmup + config.seconds,
+        "the lead load",
     )
-    try:
-        out, _ = process.communicate(
-            msgspec.json.encode(config), timeout=config.warmup + config.seconds + 120
-        )
-    finally:
-        stop(process)
-    if process.returncode != 0:
-        raise RuntimeError(f"the lead load exited with {process.returncode}")
-    return msgspec.json.decode(out, type=LeadLoadResult)
 
 
 # --- the marketplace, made over the API as an operator would ----------------------------------

@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 import time
+from typing import TypeVar
 
 import aiohttp
 import msgspec
@@ -128,23 +129,28 @@ async def run_load(config: LoadConfig) -> LoadResult:
     )
 
 
-def load_in_subprocess(config: LoadConfig) -> LoadResult:
-    """Run the generator in a child process and return what it measured."""
+R = TypeVar("R")
+
+
+def run_child(args: list[str], config: msgspec.Struct, result_type: type[R], seconds: float, what: str) -> R:
+    """Run `python -m ARGS` with `config` as JSON on stdin; decode its stdout as `result_type`."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange.bench.load"],
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", *args], cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     try:
-        out, _ = process.communicate(
-            msgspec.json.encode(config), timeout=config.warmup + config.seconds + 120
-        )
+        out, _ = process.communicate(msgspec.json.encode(config), timeout=seconds + 120)
     finally:
         stop(process)
     if process.returncode != 0:
-        raise RuntimeError(f"the load generator exited with {process.returncode}")
-    return msgspec.json.decode(out, type=LoadResult)
+        raise RuntimeError(f"{what} exited with {process.returncode}")
+    return msgspec.json.decode(out, type=result_type)
+
+
+def load_in_subprocess(config: LoadConfig) -> LoadResult:
+    """Run the generator in a child process and return what it measured."""
+    return run_child(
+        ["exchange.bench.load"], config, LoadResult, config.warmup + config.seconds, "the load generator"
+    )
 
 
 def _main() -> None:
