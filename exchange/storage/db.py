@@ -42,6 +42,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     }
     if not is_sqlite(url):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    elif path is not None:
+        # SQLite has one writer at a time: one connection per process queues this process's
+        # work on the event loop instead of in SQLite's busy handler, which sleeps up to
+        # 100 ms between tries, and spares a thread per extra connection.
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
