@@ -155,6 +155,9 @@ async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "as
     if lead is None:
         return None
     if lead.status != "accepted":
+        # Distributed already (a retried job): the recorded outcome stands; the work is done.
+        async with ctx.engine.begin() as conn:
+            await _outbox_done(conn, lead.id, ctx.clock())
         return LeadAnswer(
             lead_id=lead.id, status=lead.status, grade=lead.grade, payout_cents=lead.payout_cents
         )
@@ -398,7 +401,7 @@ async def _finish(
     reason: str,
 ) -> LeadAnswer:
     now = ctx.clock()
-    lc, o, i = t.leads.c, t.outbox.c, t.idempotency_keys.c
+    lc, i = t.leads.c, t.idempotency_keys.c
     if sold:
         answer = LeadAnswer(
             lead_id=lead.id,
@@ -417,11 +420,7 @@ async def _finish(
                 .values(status="unsold", updated_at=now)
             )
         await trail.flush(conn)
-        await conn.execute(
-            update(t.outbox)
-            .where(o.lead_id == lead.id, o.job == "distribute", o.done_at.is_(None))
-            .values(done_at=now, locked_until=None)
-        )
+        await _outbox_done(conn, lead.id, now)
         # A sync request stored its idempotent answer as 201 before it knew the outcome.
         await conn.execute(
             update(t.idempotency_keys)
@@ -429,3 +428,12 @@ async def _finish(
             .values(answer=msgspec.to_builtins(answer))
         )
     return answer
+
+
+async def _outbox_done(conn: Any, lead_id: str, now: datetime) -> None:
+    o = t.outbox.c
+    await conn.execute(
+        update(t.outbox)
+        .where(o.lead_id == lead_id, o.job == "distribute", o.done_at.is_(None))
+        .values(done_at=now, locked_until=None)
+    )

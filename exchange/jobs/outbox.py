@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 Job = Callable[..., Awaitable[Any]]
 JOBS: dict[str, Job] = {"distribute": distribute}
+# Jobs that mark their own outbox row done in the transaction that records their outcome,
+# sparing a second write transaction per row; they answer None when they did not.
+SELF_COMPLETING = frozenset({"distribute"})
 MAX_ATTEMPTS = 8
 
 
@@ -132,8 +135,9 @@ async def run_job(
         async with ctx.engine.begin() as conn:
             await conn.execute(update(t.outbox).where(o.id == outbox_id).values(**values))
         return None
-    async with ctx.engine.begin() as conn:
-        await conn.execute(
-            update(t.outbox).where(o.id == outbox_id).values(done_at=ctx.clock(), locked_until=None)
-        )
+    if result is None or job not in SELF_COMPLETING:
+        async with ctx.engine.begin() as conn:
+            await conn.execute(
+                update(t.outbox).where(o.id == outbox_id).values(done_at=ctx.clock(), locked_until=None)
+            )
     return result

@@ -17,8 +17,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
-from tests.conftest import ADMIN_KEY, auto_insurance_lead, bearer
+from adapters.outbound.http import HttpClient
+from exchange.clock import utc_now
+from exchange.distribution.catalog import CampaignCatalog
+from exchange.distribution.engine import DistributionContext
+from exchange.jobs.outbox import run_job
+from exchange.storage import tables as t
+from exchange.storage.db import create_engine
+from exchange.storage.verticals import VerticalCache
+from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer
 
 pytestmark = pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else []
 
@@ -121,3 +130,30 @@ async def test_every_acknowledged_lead_survives_sigkill(database_url: str, tmp_p
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
+
+
+async def test_a_retried_distribution_of_a_settled_lead_ends_its_outbox_row(
+    market: Market, database_url: str
+) -> None:
+    """A job run again after its lead was settled (a crash in between) completes its work."""
+    publisher = await market.publisher()
+    lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
+    engine = create_engine(database_url)
+    o = t.outbox.c
+    async with engine.begin() as conn:
+        await conn.execute(update(t.outbox).where(o.lead_id == lead_id).values(done_at=None))
+        row = (await conn.execute(select(o.id, o.payload).where(o.lead_id == lead_id))).one()
+    ctx = DistributionContext(
+        engine=engine,
+        clock=utc_now,
+        http=HttpClient(allow_private=True),
+        catalog=CampaignCatalog(engine),
+        verticals=VerticalCache(engine),
+    )
+    answer = await run_job(ctx, row.id, "distribute", lead_id, row.payload, 2)
+    async with engine.connect() as conn:
+        done = await conn.scalar(select(o.done_at).where(o.id == row.id))
+    await ctx.http.close()
+    await engine.dispose()
+    assert answer is not None and answer.status == "unsold"
+    assert done is not None
