@@ -185,7 +185,8 @@ class IdempotencyKey(Base):
     publisher_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    lead_id: Mapped[str | None] = mapped_column(String(32))
+    # Distribution updates a sync request's stored answer by lead.
+    lead_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status_code: Mapped[int] = mapped_column(Integer)
     answer: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
