@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound.http import HttpClient
@@ -115,9 +115,13 @@ class _Trail:
 
 
 async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
+    return (await load_leads(engine, [lead_id])).get(lead_id)
+
+
+async def load_leads(engine: AsyncEngine, lead_ids: list[str]) -> dict[str, LeadForSale]:
     lc, p = t.leads.c, t.publishers.c
     async with engine.connect() as conn:
-        row = (
+        rows = (
             await conn.execute(
                 select(
                     lc.id,
@@ -131,22 +135,89 @@ async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
                     p.payout,
                 )
                 .join(t.publishers, p.id == lc.publisher_id)
-                .where(lc.id == lead_id)
+                .where(lc.id.in_(lead_ids))
             )
-        ).first()
-    if row is None:
-        return None
-    return LeadForSale(
-        id=row.id,
-        vertical=row.vertical,
-        status=row.status,
-        grade=row.grade,
-        fields=row.fields,
-        consent=row.consent,
-        payout_cents=row.payout_cents,
-        publisher_id=row.publisher_id,
-        publisher_terms=row.payout,
-    )
+        ).all()
+    return {
+        row.id: LeadForSale(
+            id=row.id,
+            vertical=row.vertical,
+            status=row.status,
+            grade=row.grade,
+            fields=row.fields,
+            consent=row.consent,
+            payout_cents=row.payout_cents,
+            publisher_id=row.publisher_id,
+            publisher_terms=row.payout,
+        )
+        for row in rows
+    }
+
+
+async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list[str]:
+    """Settle together, as unsold, the leads no campaign can take (one transaction for all);
+    answer the ids left for `distribute`: leads some campaign may want, and any oddity."""
+    leads = await load_leads(ctx.engine, lead_ids)
+    now = ctx.clock()
+    rest: list[str] = []
+    unwanted: list[tuple[LeadForSale, dict[str, str]]] = []
+    for lead_id in lead_ids:
+        lead = leads.get(lead_id)
+        if lead is None or lead.status != "accepted":
+            rest.append(lead_id)
+            continue
+        vertical = await ctx.verticals.get(lead.vertical)
+        floors = vertical.distribution.floor_cents_by_grade if vertical else {}
+        campaigns = await ctx.catalog.active(lead.vertical)
+        candidates, excluded = select_candidates(campaigns, lead.fields, lead.grade, floors, now)
+        if candidates:
+            rest.append(lead_id)
+        else:
+            unwanted.append((lead, excluded))
+    if not unwanted:
+        return rest
+    ids = [lead.id for lead, _ in unwanted]
+    lc, i = t.leads.c, t.idempotency_keys.c
+    events = []
+    for lead, excluded in unwanted:
+        events.append(
+            {
+                "lead_id": lead.id,
+                "kind": "eligibility",
+                "at": now,
+                "data": {"candidates": [], "excluded": excluded},
+            }
+        )
+        events.append(
+            {"lead_id": lead.id, "kind": "unsold", "at": now, "data": {"reason": "no_eligible_campaign"}}
+        )
+    answers = [
+        {
+            "lid": lead.id,
+            "answer": msgspec.to_builtins(LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)),
+        }
+        for lead, _ in unwanted
+    ]
+    async with ctx.engine.begin() as conn:
+        await conn.execute(
+            update(t.leads)
+            .where(lc.id.in_(ids), lc.status == "accepted")
+            .values(status="unsold", updated_at=now)
+        )
+        await conn.execute(t.lead_events.insert(), events)
+        o = t.outbox.c
+        await conn.execute(
+            update(t.outbox)
+            .where(o.lead_id.in_(ids), o.job == "distribute", o.done_at.is_(None))
+            .values(done_at=now, locked_until=None)
+        )
+        await conn.execute(
+            update(t.idempotency_keys)
+            .where(i.lead_id == bindparam("lid"), i.status_code == 201)
+            .values(answer=bindparam("stored")),
+            answers,
+        )
+    return rest
 
 
 async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "async") -> LeadAnswer | None:

@@ -95,13 +95,21 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         "updated_at": now,
         "payout_cents": 0,
     }
-    fingerprint = _digest(_fingerprint_encoder.encode([vertical.key, raw]).decode())
     write = LeadWrite(
         lead=row,
         events=events,
         answer=LeadAnswer(lead_id=lead_id, status="rejected"),
         status_code=422,
-        idempotency=(source.publisher_id, idempotency, fingerprint) if idempotency else None,
+        # The body's fingerprint tells a replay from a reuse of the key for another lead.
+        idempotency=(
+            (
+                source.publisher_id,
+                idempotency,
+                _digest(_fingerprint_encoder.encode([vertical.key, raw]).decode()),
+            )
+            if idempotency
+            else None
+        ),
     )
     if checked.lead is None:
         errors = msgspec.to_builtins(checked.errors)

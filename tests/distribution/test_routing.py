@@ -182,3 +182,28 @@ async def test_funds_hold_exactly_under_concurrency(market: Market) -> None:
     assert Counter(a.json()["status"] for a in answers)["sold"] == 4
     balance = (await market.client.get(f"/v1/accounts/{buyer.id}/balance", headers=market.admin)).json()
     assert (balance["balance_cents"], balance["reserved_cents"]) == (500, 0)
+
+
+async def test_async_leads_nobody_can_take_are_settled_together_and_the_rest_sold(market: Market) -> None:
+    publisher = await market.publisher()
+    async with serve(FakeBuyer()) as fakes:
+        await market.campaign(
+            await funded(market, "Nevada"),
+            fakes[0].delivery(bid=False),
+            pricing=FIXED,
+            filters=[{"field": "state", "op": "eq", "value": "NV"}],
+        )
+        leads = [auto_insurance_lead() for _ in range(11)] + [auto_insurance_lead(state="NV", zip="89501")]
+        answers = await asyncio.gather(*(market.post_lead(publisher, lead, mode="async") for lead in leads))
+        ids = [a.json()["lead_id"] for a in answers]
+        for _ in range(100):
+            statuses = [
+                (await market.client.get(f"/v1/leads/{i}", headers=market.admin)).json()["status"] for i in ids
+            ]
+            if "accepted" not in statuses:
+                break
+            await asyncio.sleep(0.05)
+    assert statuses == ["unsold"] * 11 + ["sold"]
+    events = (await market.client.get(f"/v1/leads/{ids[0]}/events", headers=market.admin)).json()["items"]
+    assert [e["kind"] for e in events] == ["received", "validated", "graded", "eligibility", "unsold"]
+    assert events[3]["data"]["excluded"]
