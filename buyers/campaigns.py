@@ -103,6 +103,7 @@ class Campaign(CampaignIn, frozen=True, kw_only=True):
 
 def check_delivery(delivery: dict[str, Any], pricing: Pricing, *, allow_private: bool) -> None:
     """Refuse, at save time, a delivery that could only fail at delivery time (CONTRACT.md)."""
+    # Imported here: buyers.responses reads this module's ResponseRule.
     from adapters.netguard import check_destination
     from adapters.outbound.bodies import check_mapping
     from buyers.responses import check_response_rule
