@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 
 from adapters.outbound.http import HttpClient
@@ -28,8 +27,6 @@ from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.verticals import VerticalCache
 from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer
-
-pytestmark = pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else []
 
 
 def _free_port() -> int:
