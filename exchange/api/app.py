@@ -19,6 +19,7 @@ from exchange.api.campaigns import CampaignController
 from exchange.api.deliveries import DeliveryController
 from exchange.api.demo_buyer import demo_buyer
 from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
+from exchange.api.erasure import ErasureController
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
 from exchange.api.keys import KeyController
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             BuyerController,
             VerticalController,
             LeadController,
+            ErasureController,
             CampaignController,
             DeliveryController,
             LeadReturnController,

@@ -1,0 +1,96 @@
+"""Erasure of a person's data from a lead (operator): the money trail and the fact of
+consent stay; name, contact, address and IP become "[erased]" everywhere they were kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, delete
+from litestar.params import FromPath
+from sqlalchemy import select, update
+
+from exchange.api.auth import PrincipalDep
+from exchange.api.services import ServicesDep
+from exchange.errors import NotFound
+from exchange.storage import tables as t
+from exchange.types import PERSONAL_FIELDS
+
+ERASED = "[erased]"
+# Beyond contact data: what else in a lead points at the person.
+ERASED_FIELDS = PERSONAL_FIELDS | {"user_agent"}
+
+
+class Erased(msgspec.Struct, frozen=True, kw_only=True):
+    lead_id: str
+    erased_at: datetime
+    fields: list[str]
+    deliveries: int
+
+
+def _scrub(value: Any, personal: list[str]) -> Any:
+    """`value` with every personal string replaced, inside strings, lists and dicts alike."""
+    if isinstance(value, str):
+        for text in personal:
+            value = value.replace(text, ERASED)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, personal) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, personal) for v in value]
+    return value
+
+
+class ErasureController(Controller):
+    path = "/v1/leads/{lead_id:str}/personal-data"
+    tags = ["leads"]
+
+    @delete(
+        "/", status_code=200, summary="Erase a person's data from a lead, its events and the delivery audit"
+    )
+    async def erase(self, lead_id: FromPath[str], principal: PrincipalDep, services: ServicesDep) -> Erased:
+        principal.require("operator")
+        now = services.clock()
+        lc, d = t.leads.c, t.deliveries.c
+        async with services.engine.begin() as conn:
+            lead = (
+                await conn.execute(select(lc.fields, lc.consent, lc.extra).where(lc.id == lead_id))
+            ).first()
+            if lead is None:
+                raise NotFound(f"no lead {lead_id}")
+            fields = dict(lead.fields)
+            present = sorted(k for k in ERASED_FIELDS if fields.get(k) not in (None, "", ERASED))
+            # Longest first, so "Ada Lovelace" goes before "Ada" can split it.
+            values = sorted(
+                {str(fields[k]) for k in present if len(str(fields[k])) >= 2}, key=len, reverse=True
+            )
+            for key in present:
+                fields[key] = ERASED
+            consent = {"given": bool(lead.consent), "erased_at": now.isoformat()}
+            await conn.execute(
+                update(t.leads)
+                .where(lc.id == lead_id)
+                .values(fields=fields, consent=consent, extra={}, updated_at=now)
+            )
+            rows = (await conn.execute(select(d.id, d.request, d.response).where(d.lead_id == lead_id))).all()
+            for row in rows:
+                await conn.execute(
+                    update(t.deliveries)
+                    .where(d.id == row.id)
+                    .values(
+                        request=_scrub(row.request, values),
+                        response=_scrub(row.response, values),
+                    )
+                )
+            e = t.lead_events.c
+            for event in (await conn.execute(select(e.id, e.data).where(e.lead_id == lead_id))).all():
+                scrubbed = _scrub(event.data, values)
+                if scrubbed != event.data:
+                    await conn.execute(update(t.lead_events).where(e.id == event.id).values(data=scrubbed))
+            await conn.execute(
+                t.lead_events.insert().values(
+                    lead_id=lead_id, kind="personal_data_erased", at=now, data={"fields": present}
+                )
+            )
+        return Erased(lead_id=lead_id, erased_at=now, fields=present, deliveries=len(rows))
