@@ -24,6 +24,7 @@ from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
+from exchange.api.marketplace import MarketplaceController
 from exchange.api.money import BalanceController, PaymentController
 from exchange.api.publishers import PublisherController
 from exchange.api.reports import ReportController
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             VerticalController,
             LeadController,
             ErasureController,
+            MarketplaceController,
             CampaignController,
             DeliveryController,
             LeadReturnController,

@@ -16,7 +16,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from exchange.api.auth import Principal, PrincipalDep
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_start
 from exchange.errors import Forbidden, NotFound
 from exchange.pipeline.intake import Posted, Source, receive_lead
@@ -160,6 +160,21 @@ def _view(row: Any, principal: Principal, sales: dict[str, list[Sale]]) -> LeadV
     )
 
 
+async def lead_view_for(services: Services, principal: Principal, lead_id: str) -> LeadView:
+    """The lead as this caller may see it, or 404 when it may not see it at all."""
+    async with services.engine.connect() as conn:
+        row = (await conn.execute(select(t.leads).where(t.leads.c.id == lead_id))).first()
+        sales = await _sales(conn, [lead_id], principal) if row is not None else {}
+    visible = row is not None and (
+        principal.is_staff
+        or (principal.role == "publisher" and row.publisher_id == principal.publisher_id)
+        or (principal.role == "buyer" and bool(sales.get(lead_id)))
+    )
+    if not visible:
+        raise NotFound(f"no lead {lead_id}")
+    return _view(row, principal, sales)
+
+
 class LeadController(Controller):
     path = "/v1/leads"
     tags = ["leads"]
@@ -248,17 +263,7 @@ class LeadController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> LeadView:
-        async with services.engine.connect() as conn:
-            row = (await conn.execute(select(t.leads).where(t.leads.c.id == lead_id))).first()
-            sales = await _sales(conn, [lead_id], principal) if row is not None else {}
-        visible = row is not None and (
-            principal.is_staff
-            or (principal.role == "publisher" and row.publisher_id == principal.publisher_id)
-            or (principal.role == "buyer" and bool(sales.get(lead_id)))
-        )
-        if not visible:
-            raise NotFound(f"no lead {lead_id}")
-        return _view(row, principal, sales)
+        return await lead_view_for(services, principal, lead_id)
 
     @get("/{lead_id:str}/events", summary="A lead's whole timeline (operator)")
     async def lead_events(
