@@ -27,9 +27,7 @@ def samples_dir() -> Path:
 
 
 @pytest.mark.parametrize("name", _samples() or ["(no samples)"])
-def test_each_sample_has_a_first_name_and_a_way_to_reach_the_person(
-    samples_dir: Path, name: str
-) -> None:
+def test_each_sample_has_a_first_name_and_a_way_to_reach_the_person(samples_dir: Path, name: str) -> None:
     parsed = parse_lead_body((samples_dir / name).read_bytes(), "application/xml")
     assert parsed.vertical_hint == "auto_sales"
     fields = parsed.fields

@@ -39,9 +39,9 @@ def test_string_fields_survive_form_encoding(fields: dict[str, str]) -> None:
 @given(st.dictionaries(names, strings, min_size=1, max_size=12))
 def test_string_fields_survive_latin1_form_encoding(fields: dict[str, str]) -> None:
     latin1 = {
-        name.encode("latin-1", "replace").decode("latin-1"): value.encode(
-            "latin-1", "replace"
-        ).decode("latin-1")
+        name.encode("latin-1", "replace").decode("latin-1"): value.encode("latin-1", "replace").decode(
+            "latin-1"
+        )
         for name, value in fields.items()
     }
     body = urlencode(latin1, encoding="latin-1").encode("ascii")

@@ -197,8 +197,10 @@ async def test_async_leads_nobody_can_take_are_settled_together_and_the_rest_sol
         answers = await asyncio.gather(*(market.post_lead(publisher, lead, mode="async") for lead in leads))
         ids = [a.json()["lead_id"] for a in answers]
         for _ in range(100):
-            leads_now = [(await market.client.get(f"/v1/leads/{i}", headers=market.admin)).json() for i in ids]
-            statuses = [lead["status"] for lead in leads_now]
+            statuses = []
+            for lead_id in ids:
+                answer = await market.client.get(f"/v1/leads/{lead_id}", headers=market.admin)
+                statuses.append(answer.json()["status"])
             if "accepted" not in statuses:
                 break
             await asyncio.sleep(0.05)

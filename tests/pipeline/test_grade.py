@@ -20,9 +20,7 @@ def lead(**fields: str) -> Lead:
     return Lead(vertical="auto_insurance", fields={**CONTACT, **fields})
 
 
-BEST = LeadSignals(
-    phone_type="mobile", email_domain="gmail.com", has_trustedform=True, completeness=1.0
-)
+BEST = LeadSignals(phone_type="mobile", email_domain="gmail.com", has_trustedform=True, completeness=1.0)
 POOR = LeadSignals(
     phone_type="voip", email_domain="mailinator.com", is_disposable_email=True, completeness=1.0
 )

@@ -77,9 +77,7 @@ def test_enum_key_treats_spaces_and_hyphens_as_underscores() -> None:
     assert enum_key(" Trade-In ") == enum_key("trade in") == "trade_in"
 
 
-@pytest.mark.parametrize(
-    ("sent", "code"), [("ca", "CA"), ("New  york", "NY"), ("puerto rico", "PR")]
-)
+@pytest.mark.parametrize(("sent", "code"), [("ca", "CA"), ("New  york", "NY"), ("puerto rico", "PR")])
 def test_state_names_and_codes_become_the_two_letter_code(sent: str, code: str) -> None:
     assert state_code(sent) == code
 
@@ -89,9 +87,7 @@ def test_unknown_state_has_no_code() -> None:
     assert state_code("Atlantis") is None
 
 
-@pytest.mark.parametrize(
-    ("sent", "value"), [(7, 7), ("-3", -3), ("+12", 12), (" 2019 ", 2019), (4.0, 4)]
-)
+@pytest.mark.parametrize(("sent", "value"), [(7, 7), ("-3", -3), ("+12", 12), (" 2019 ", 2019), (4.0, 4)])
 def test_whole_numbers_are_accepted_from_json_and_digit_strings(sent: object, value: int) -> None:
     assert to_int(sent) == value
 
@@ -103,9 +99,7 @@ def test_other_numbers_are_refused_as_invalid_type(sent: object) -> None:
     assert refused.value.code == "invalid_type"
 
 
-@pytest.mark.parametrize(
-    ("sent", "value"), [("YES", True), ("no", False), (1, True), (False, False)]
-)
+@pytest.mark.parametrize(("sent", "value"), [("YES", True), ("no", False), (1, True), (False, False)])
 def test_booleans_accept_words_digits_and_json(sent: object, value: bool) -> None:
     assert to_bool(sent) is value
 
