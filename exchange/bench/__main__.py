@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -23,10 +22,13 @@ from exchange.bench.database import fresh_postgres, outbox_backlog, sqlite_url
 from exchange.bench.load import LoadConfig, load_in_subprocess
 from exchange.bench.report import Measured, build_report, format_table, server_figures
 from exchange.bench.servers import (
+    DatabaseUrl,
+    JsonOnly,
     Server,
     cpu_seconds,
     create_publisher,
     peak_rss_mb,
+    prepare_run,
     start_bare,
     start_exchange,
     stop_server,
@@ -102,19 +104,11 @@ def bench(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured duration per server")] = 10.0,
     warmup: Annotated[float, typer.Option(min=0.0, help="uncounted load before measuring")] = 2.0,
     connections: Annotated[int, typer.Option(min=1, help="concurrent connections")] = 32,
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="a PostgreSQL server to benchmark on (a fresh database is made and dropped)"),
-    ] = None,
-    json_only: Annotated[bool, typer.Option("--json", help="print only the JSON figures")] = False,
+    database_url: DatabaseUrl = None,
+    json_only: JsonOnly = False,
 ) -> None:
     """Print intake leads/s of the exchange and of a bare endpoint, and their ratio."""
-    # SIGTERM would end Python without unwinding; as SystemExit the servers still get stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    if database_url is not None and not database_url.startswith("postgresql"):
-        raise typer.BadParameter(
-            "only PostgreSQL URLs; SQLite always runs on a fresh file", param_hint="--database-url"
-        )
+    prepare_run(database_url)
     report = run_benchmark(
         seconds=seconds, warmup=warmup, connections=connections, database_url=database_url, quiet=json_only
     )

@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -36,12 +35,15 @@ from exchange.bench.bidders import (
 )
 from exchange.bench.database import fresh_postgres, sqlite_url
 from exchange.bench.leads import bench_body
-from exchange.bench.load import percentile, run_child
+from exchange.bench.load import LoadConfig, percentile, run_child
 from exchange.bench.servers import (
+    DatabaseUrl,
+    JsonOnly,
     Server,
     cpu_seconds,
     create_publisher,
     peak_rss_mb,
+    prepare_run,
     start_exchange,
     stop,
     stop_server,
@@ -64,15 +66,6 @@ cli = typer.Typer(add_completion=False)
 # --- the lead load: sync auctions, in a process of its own -------------------------------------
 
 
-class LeadLoadConfig(msgspec.Struct, frozen=True, kw_only=True):
-    url: str
-    api_key: str
-    seconds: float
-    warmup: float
-    connections: int
-    first_lead: int = 0
-
-
 class LeadLoadResult(msgspec.Struct, frozen=True, kw_only=True):
     sold: int  # `sold` answers completed inside the measured window
     answered: int  # 2xx answers over the whole load, warm-up included
@@ -84,7 +77,7 @@ class LeadLoadResult(msgspec.Struct, frozen=True, kw_only=True):
     client_cpu_percent: float
 
 
-async def _lead_load(config: LeadLoadConfig) -> LeadLoadResult:
+async def _lead_load(config: LoadConfig) -> LeadLoadResult:
     url = config.url + "/v1/leads?vertical=auto_insurance"
     headers = {"Authorization": f"Bearer {config.api_key}", "Content-Type": "application/json"}
     numbers = itertools.count(config.first_lead)
@@ -142,7 +135,7 @@ async def _lead_load(config: LeadLoadConfig) -> LeadLoadResult:
     )
 
 
-def _lead_load_in_subprocess(config: LeadLoadConfig) -> LeadLoadResult:
+def _lead_load_in_subprocess(config: LoadConfig) -> LeadLoadResult:
     return run_child(
         ["exchange.bench.auction", "_load"],
         config,
@@ -282,14 +275,12 @@ def run_auction_benchmark(
         )
         say(f"light load: 1 connection for {warmup} + {light_seconds} s ...")
         light = _lead_load_in_subprocess(
-            LeadLoadConfig(
-                url=exchange.url, api_key=api_key, seconds=light_seconds, warmup=warmup, connections=1
-            )
+            LoadConfig(url=exchange.url, api_key=api_key, seconds=light_seconds, warmup=warmup, connections=1)
         )
         say(f"saturation: {connections} connections for {warmup} + {seconds} s ...")
         cpu_before, started = cpu_seconds(exchange.process.pid), time.monotonic()
         saturated = _lead_load_in_subprocess(
-            LeadLoadConfig(
+            LoadConfig(
                 url=exchange.url,
                 api_key=api_key,
                 seconds=seconds,
@@ -398,19 +389,11 @@ def bench(
     warmup: Annotated[float, typer.Option(min=0.0, help="uncounted load before each measure")] = 2.0,
     connections: Annotated[int, typer.Option(min=1, help="concurrent connections at saturation")] = 32,
     bid_delay_ms: Annotated[float, typer.Option(min=0.0, help="how long each bidder thinks")] = 50.0,
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="a PostgreSQL server to benchmark on (a fresh database is made and dropped)"),
-    ] = None,
-    json_only: Annotated[bool, typer.Option("--json", help="print only the JSON figures")] = False,
+    database_url: DatabaseUrl = None,
+    json_only: JsonOnly = False,
 ) -> None:
     """Print sync auction latency and throughput against 20 fake bidders, and the client's ceiling."""
-    # SIGTERM would end Python without unwinding; as SystemExit every child still gets stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    if database_url is not None and not database_url.startswith("postgresql"):
-        raise typer.BadParameter(
-            "only PostgreSQL URLs; SQLite always runs on a fresh file", param_hint="--database-url"
-        )
+    prepare_run(database_url)
     report = run_auction_benchmark(
         light_seconds=light_seconds,
         seconds=seconds,
@@ -436,7 +419,7 @@ def bench(
 
 
 def _load_main() -> None:
-    config = msgspec.json.decode(sys.stdin.buffer.read(), type=LeadLoadConfig)
+    config = msgspec.json.decode(sys.stdin.buffer.read(), type=LoadConfig)
     result = run_loop(lambda: _lead_load(config))
     sys.stdout.buffer.write(msgspec.json.encode(result))
 

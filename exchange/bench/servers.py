@@ -16,7 +16,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
+
+import typer
 
 # The directory holding the `exchange` package: children import it from there.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -160,3 +162,20 @@ def stop_server(server: Server) -> None:
         stop(server.process)
     finally:
         server.log_file.close()
+
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(help="a PostgreSQL server to benchmark on (a fresh database is made and dropped)"),
+]
+JsonOnly = Annotated[bool, typer.Option("--json", help="print only the JSON figures")]
+
+
+def prepare_run(database_url: str | None) -> None:
+    """What every benchmark command does first: stop children on SIGTERM, check the URL."""
+    # SIGTERM would end Python without unwinding; as SystemExit every child still gets stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    if database_url is not None and not database_url.startswith("postgresql"):
+        raise typer.BadParameter(
+            "only PostgreSQL URLs; SQLite always runs on a fresh file", param_hint="--database-url"
+        )
