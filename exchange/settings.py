@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/exchange.db"
+DEFAULT_DATABASE_URL = "sqlite:///./var/exchange.db"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

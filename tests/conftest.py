@@ -60,7 +60,7 @@ async def _pg_execute(url: str, *statements: str) -> None:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "exchange.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+    upgrade(f"sqlite:///{path}")
     return path
 
 
@@ -83,7 +83,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     if request.param == "sqlite":
         path = tmp_path / "exchange.db"
         shutil.copy(sqlite_template, path)
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     names = ", ".join(table.name for table in reversed(t.Base.metadata.sorted_tables))
     asyncio.run(_pg_execute(url, f"TRUNCATE {names} RESTART IDENTITY"))

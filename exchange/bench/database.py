@@ -17,15 +17,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from exchange.storage import tables as t
+from exchange.storage.db import engine_url
 
 
 def sqlite_url(directory: Path) -> str:
-    return f"sqlite+aiosqlite:///{directory / 'exchange.db'}"
+    return f"sqlite:///{directory / 'exchange.db'}"
 
 
 async def _execute(url: str, *statements: str) -> None:
     # CREATE and DROP DATABASE cannot run inside a transaction.
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    engine = create_async_engine(engine_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             for statement in statements:
@@ -50,7 +51,7 @@ def fresh_postgres(server_url: str) -> Iterator[str]:
 
 
 async def _count_backlog(url: str) -> int:
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(engine_url(url), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             query = select(func.count()).select_from(t.outbox).where(t.outbox.c.done_at.is_(None))

@@ -10,8 +10,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from exchange.storage import inline  # noqa: F401 - registers the sqlite+inline dialect
 
 _json_encoder = msgspec.json.Encoder()
 _json_decoder = msgspec.json.Decoder()
@@ -32,6 +34,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def engine_url(url: str) -> URL:
+    """The URL the engine really opens: plain `sqlite://` runs on the loop (storage/inline.py)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed.set(drivername="sqlite+inline")
+    return parsed
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
@@ -47,7 +57,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # work on the event loop instead of in SQLite's busy handler, which sleeps up to
         # 100 ms between tries, and spares a thread per extra connection.
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(engine_url(url), **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
