@@ -291,6 +291,7 @@ def run_auction_benchmark(
         )
         cpu_after, elapsed = cpu_seconds(exchange.process.pid), time.monotonic() - started
         rss = peak_rss_mb(exchange.process.pid)
+        logged, first_logged = exchange.logged_errors()
 
     light_figures = _load_figures(light)
     # What the exchange adds to the bidders' own time: the answer time less the bid delay.
@@ -343,6 +344,8 @@ def run_auction_benchmark(
         "ratio": round(auctions_per_second / ceiling, 3) if ceiling else None,
         "overhead_p99_ms": light_figures["overhead_p99_ms"],
         "exchange_peak_rss_mb": _round(rss, 1),
+        "exchange_logged_errors": logged,
+        "exchange_first_logged_error": first_logged,
         "targets": {"ratio": TARGET_RATIO, "overhead_p99_ms": TARGET_OVERHEAD_P99_MS},
     }
 
@@ -414,6 +417,13 @@ def bench(
             # A refused lead or an unsold auction is cheaper than a sale: the rate would flatter.
             print(f"{name}: {problems} errors; the first: {row['first_error']}", file=sys.stderr)
             failed = True
+    if report["exchange_logged_errors"]:
+        print(
+            f"exchange logged {report['exchange_logged_errors']} errors; the first:\n"
+            + report["exchange_first_logged_error"],
+            file=sys.stderr,
+        )
+        failed = True
     if failed:
         raise typer.Exit(1)
 

@@ -36,6 +36,16 @@ class Server:
         self.log_file.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def logged_errors(self) -> tuple[int, str | None]:
+        """Tracebacks the server logged (work that failed behind a 2xx), and the first in full."""
+        self.log_file.flush()
+        text = self.log_path.read_text(errors="replace")
+        count = text.count("Traceback (most recent call last)")
+        if not count:
+            return 0, None
+        start = text.index("Traceback (most recent call last)")
+        return count, text[start : start + 4000]
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -154,6 +154,32 @@ async def load_leads(engine: AsyncEngine, lead_ids: list[str]) -> dict[str, Lead
     }
 
 
+async def unwanted_by_all(
+    catalog: CampaignCatalog,
+    vertical: str,
+    floors: dict[str, int],
+    fields: dict[str, Any],
+    grade: str | None,
+    now: datetime,
+) -> dict[str, str] | None:
+    """Why each campaign passes when none can take the lead; None when some campaign may."""
+    candidates, excluded = select_candidates(await catalog.active(vertical), fields, grade, floors, now)
+    return None if candidates else excluded
+
+
+def unsold_events(lead_id: str, excluded: dict[str, str], now: datetime) -> list[dict[str, Any]]:
+    """The trail of a lead that no campaign can take, as distribution records it."""
+    return [
+        {
+            "lead_id": lead_id,
+            "kind": "eligibility",
+            "at": now,
+            "data": {"candidates": [], "excluded": excluded},
+        },
+        {"lead_id": lead_id, "kind": "unsold", "at": now, "data": {"reason": "no_eligible_campaign"}},
+    ]
+
+
 async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list[str]:
     """Settle together, as unsold, the leads no campaign can take (one transaction for all);
     answer the ids left for `distribute`: leads some campaign may want, and any oddity."""
@@ -168,9 +194,8 @@ async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list
             continue
         vertical = await ctx.verticals.get(lead.vertical)
         floors = vertical.distribution.floor_cents_by_grade if vertical else {}
-        campaigns = await ctx.catalog.active(lead.vertical)
-        candidates, excluded = select_candidates(campaigns, lead.fields, lead.grade, floors, now)
-        if candidates:
+        excluded = await unwanted_by_all(ctx.catalog, lead.vertical, floors, lead.fields, lead.grade, now)
+        if excluded is None:
             rest.append(lead_id)
         else:
             unwanted.append((lead, excluded))
@@ -178,23 +203,11 @@ async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list
         return rest
     ids = [lead.id for lead, _ in unwanted]
     lc, i = t.leads.c, t.idempotency_keys.c
-    events = []
-    for lead, excluded in unwanted:
-        events.append(
-            {
-                "lead_id": lead.id,
-                "kind": "eligibility",
-                "at": now,
-                "data": {"candidates": [], "excluded": excluded},
-            }
-        )
-        events.append(
-            {"lead_id": lead.id, "kind": "unsold", "at": now, "data": {"reason": "no_eligible_campaign"}}
-        )
+    events = [event for lead, excluded in unwanted for event in unsold_events(lead.id, excluded, now)]
     answers = [
         {
             "lid": lead.id,
-            "answer": msgspec.to_builtins(LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)),
+            "stored": msgspec.to_builtins(LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)),
         }
         for lead, _ in unwanted
     ]

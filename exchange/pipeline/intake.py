@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from adapters.inbound import parse_lead_body
+from exchange.distribution.engine import unsold_events, unwanted_by_all
 from exchange.errors import field_invalid
 from exchange.ids import new_id
 from exchange.jobs.distribute import distribute
@@ -160,6 +161,26 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
                 if lead.fields.get(kind)
             ]
             write.window_start = now - timedelta(days=window)
+        excluded = await unwanted_by_all(
+            services.jobs.catalog,
+            vertical.key,
+            vertical.distribution.floor_cents_by_grade,
+            lead.fields,
+            graded.grade,
+            now,
+        )
+        if excluded is not None:
+            # No campaign can take it: settled here, in the lead's own commit, as distribution
+            # would settle it, sparing the outbox and a second transaction.
+            row["status"] = "unsold"
+            write.settled = unsold_events(lead_id, excluded, now)
+            if posted.mode == "sync":
+                write.answer = LeadAnswer(lead_id=lead_id, status="unsold", grade=graded.grade)
+                write.status_code = 201
+            else:
+                write.answer = LeadAnswer(lead_id=lead_id, status="accepted", grade=graded.grade)
+                write.status_code = 202
+            return await services.writer.write(write)
         write.outbox = {
             "job": "distribute",
             "lead_id": lead_id,

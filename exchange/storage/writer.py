@@ -34,6 +34,9 @@ class LeadWrite(msgspec.Struct, kw_only=True):
     answer: LeadAnswer
     status_code: int
     outbox: dict[str, Any] | None = None
+    # The outcome's events when intake already settled the lead (no campaign can take it);
+    # dropped with the outcome if the lead turns out to be a duplicate.
+    settled: list[dict[str, Any]] = msgspec.field(default_factory=list)
     # (kind, value_hash) pairs claimed for duplicate detection; empty for rejected leads.
     dedupe: list[tuple[str, str]] = msgspec.field(default_factory=list)
     window_start: datetime | None = None
@@ -168,14 +171,14 @@ class LeadWriter:
             if replay is not None:
                 return replay
         result = WriteResult(status_code=item.status_code, answer=item.answer)
-        lead, events, outbox = item.lead, item.events, item.outbox
+        lead, events, outbox = item.lead, [*item.events, *item.settled], item.outbox
         if item.dedupe:
             original = self._claim(item, state)
             if original is not None:
                 original_id, matched = original
                 lead = {**lead, "status": "duplicate"}
                 events = [
-                    *events,
+                    *item.events,
                     {
                         "lead_id": lead["id"],
                         "kind": "duplicate",

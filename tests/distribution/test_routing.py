@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
+
+import pytest
 
 from tests.conftest import Account, Market, auto_insurance_lead
 from tests.distribution.buyers import FakeBuyer, serve
@@ -184,7 +187,9 @@ async def test_funds_hold_exactly_under_concurrency(market: Market) -> None:
     assert (balance["balance_cents"], balance["reserved_cents"]) == (500, 0)
 
 
-async def test_async_leads_nobody_can_take_are_settled_together_and_the_rest_sold(market: Market) -> None:
+async def test_async_leads_nobody_can_take_are_settled_together_and_the_rest_sold(
+    market: Market, caplog: pytest.LogCaptureFixture
+) -> None:
     publisher = await market.publisher()
     async with serve(FakeBuyer()) as fakes:
         await market.campaign(
@@ -194,7 +199,12 @@ async def test_async_leads_nobody_can_take_are_settled_together_and_the_rest_sol
             filters=[{"field": "state", "op": "eq", "value": "NV"}],
         )
         leads = [auto_insurance_lead() for _ in range(11)] + [auto_insurance_lead(state="NV", zip="89501")]
-        answers = await asyncio.gather(*(market.post_lead(publisher, lead, mode="async") for lead in leads))
+        answers = await asyncio.gather(
+            *(
+                market.post_lead(publisher, lead, mode="async", headers={"Idempotency-Key": f"k{n}"})
+                for n, lead in enumerate(leads)
+            )
+        )
         ids = [a.json()["lead_id"] for a in answers]
         for _ in range(100):
             statuses = []
@@ -208,3 +218,5 @@ async def test_async_leads_nobody_can_take_are_settled_together_and_the_rest_sol
     events = (await market.client.get(f"/v1/leads/{ids[0]}/events", headers=market.admin)).json()["items"]
     assert [e["kind"] for e in events] == ["received", "validated", "graded", "eligibility", "unsold"]
     assert events[3]["data"]["excluded"]
+    # The batch settled them: its failure would be logged and the leads redone one by one.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

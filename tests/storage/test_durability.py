@@ -134,6 +134,20 @@ async def test_a_retried_distribution_of_a_settled_lead_ends_its_outbox_row(
 ) -> None:
     """A job run again after its lead was settled (a crash in between) completes its work."""
     publisher = await market.publisher()
+    # A campaign the lead is offered to, whose buyer cannot pay: distributed, then unsold.
+    unfunded = await market.buyer()
+    await market.campaign(
+        unfunded,
+        {
+            "adapter": "http",
+            "post": {
+                "url": "http://127.0.0.1:9/post",
+                "format": "json",
+                "response": {"format": "json", "accepted": {"path": "status", "equals": "ok"}},
+            },
+        },
+        pricing={"model": "fixed", "cents_by_grade": {g: 1000 for g in "ABCD"}},
+    )
     lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
     engine = create_engine(database_url)
     o = t.outbox.c
