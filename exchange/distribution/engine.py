@@ -40,6 +40,53 @@ from exchange.verticals import Distribution
 log = logging.getLogger(__name__)
 Mode = Literal["sync", "async"]
 
+# Built once (exchange/storage/statements.py): every distributed lead runs these.
+_lc, _p, _o, _i = t.leads.c, t.publishers.c, t.outbox.c, t.idempotency_keys.c
+_NOW = bindparam("now", type_=t.UTCDateTime())
+_LOAD_LEADS = (
+    select(
+        _lc.id,
+        _lc.vertical,
+        _lc.status,
+        _lc.grade,
+        _lc.fields,
+        _lc.consent,
+        _lc.payout_cents,
+        _lc.publisher_id,
+        _p.payout,
+    )
+    .join(t.publishers, _p.id == _lc.publisher_id)
+    .where(_lc.id.in_(bindparam("ids", expanding=True)))
+)
+# A lead still accepted becomes unsold (many at once, by expanding `ids`).
+_MARK_UNSOLD = (
+    update(t.leads)
+    .where(_lc.id.in_(bindparam("ids", expanding=True)), _lc.status == "accepted")
+    .values(status="unsold", updated_at=_NOW)
+)
+_OUTBOX_DONE = (
+    update(t.outbox)
+    .where(_o.lead_id.in_(bindparam("ids", expanding=True)), _o.job == "distribute", _o.done_at.is_(None))
+    .values(done_at=_NOW, locked_until=None)
+)
+# A sync request stored its idempotent answer as 201 before it knew the outcome.
+_STORE_OUTCOME = (
+    update(t.idempotency_keys)
+    .where(_i.lead_id == bindparam("lid"), _i.status_code == 201)
+    .values(answer=bindparam("stored", type_=_i.answer.type))
+)
+_INSERT_DELIVERIES = t.deliveries.insert()
+_b, _a, _k = t.buyers.c, t.account_balances.c, t.cap_counters.c
+_BUYER_FUNDS = (
+    select(_b.id, _b.credit_limit_cents, _a.balance_cents, _a.reserved_cents)
+    .outerjoin(t.account_balances, (_a.account_type == "buyer") & (_a.account_id == _b.id))
+    .where(_b.id.in_(bindparam("ids", expanding=True)))
+)
+_CAPS_USED = select(_k.campaign_id, _k.period_key, _k.leads, _k.spend_cents).where(
+    _k.campaign_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_EVENTS = t.lead_events.insert()
+
 
 @dataclass
 class DistributionContext:
@@ -108,9 +155,9 @@ class _Trail:
 
     async def flush(self, conn: Any) -> None:
         if self.deliveries:
-            await conn.execute(t.deliveries.insert(), self.deliveries)
+            await conn.execute(_INSERT_DELIVERIES, self.deliveries)
         if self.events:
-            await conn.execute(t.lead_events.insert(), self.events)
+            await conn.execute(_INSERT_EVENTS, self.events)
         self.events, self.deliveries = [], []
 
 
@@ -119,25 +166,8 @@ async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
 
 
 async def load_leads(engine: AsyncEngine, lead_ids: list[str]) -> dict[str, LeadForSale]:
-    lc, p = t.leads.c, t.publishers.c
     async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    lc.id,
-                    lc.vertical,
-                    lc.status,
-                    lc.grade,
-                    lc.fields,
-                    lc.consent,
-                    lc.payout_cents,
-                    lc.publisher_id,
-                    p.payout,
-                )
-                .join(t.publishers, p.id == lc.publisher_id)
-                .where(lc.id.in_(lead_ids))
-            )
-        ).all()
+        rows = (await conn.execute(_LOAD_LEADS, {"ids": lead_ids})).all()
     return {
         row.id: LeadForSale(
             id=row.id,
@@ -202,7 +232,6 @@ async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list
     if not unwanted:
         return rest
     ids = [lead.id for lead, _ in unwanted]
-    lc, i = t.leads.c, t.idempotency_keys.c
     events = [event for lead, excluded in unwanted for event in unsold_events(lead.id, excluded, now)]
     answers = [
         {
@@ -212,24 +241,10 @@ async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list
         for lead, _ in unwanted
     ]
     async with ctx.engine.begin() as conn:
-        await conn.execute(
-            update(t.leads)
-            .where(lc.id.in_(ids), lc.status == "accepted")
-            .values(status="unsold", updated_at=now)
-        )
-        await conn.execute(t.lead_events.insert(), events)
-        o = t.outbox.c
-        await conn.execute(
-            update(t.outbox)
-            .where(o.lead_id.in_(ids), o.job == "distribute", o.done_at.is_(None))
-            .values(done_at=now, locked_until=None)
-        )
-        await conn.execute(
-            update(t.idempotency_keys)
-            .where(i.lead_id == bindparam("lid"), i.status_code == 201)
-            .values(answer=bindparam("stored")),
-            answers,
-        )
+        await conn.execute(_MARK_UNSOLD, {"ids": ids, "now": now})
+        await conn.execute(_INSERT_EVENTS, events)
+        await conn.execute(_OUTBOX_DONE, {"ids": ids, "now": now})
+        await conn.execute(_STORE_OUTCOME, answers)
     return rest
 
 
@@ -241,7 +256,7 @@ async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "as
     if lead.status != "accepted":
         # Distributed already (a retried job): the recorded outcome stands; the work is done.
         async with ctx.engine.begin() as conn:
-            await _outbox_done(conn, lead.id, ctx.clock())
+            await conn.execute(_OUTBOX_DONE, {"ids": [lead.id], "now": ctx.clock()})
         return LeadAnswer(
             lead_id=lead.id, status=lead.status, grade=lead.grade, payout_cents=lead.payout_cents
         )
@@ -256,16 +271,47 @@ async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "as
     trail.event("eligibility", now, candidates=[c.live.id for c in candidates], excluded=excluded)
     priced = await _price(ctx, lead, candidates, settings, trail)
     order = await _order(ctx, lead.vertical, priced, settings)
-    sold: list[tuple[Priced, Sold]] = []
+    sold: list[Sold] = []
     for offer in order:
-        if len(sold) >= settings.max_sales or any(p.live.campaign.exclusive for p, _ in sold):
+        if len(sold) >= settings.max_sales:
             break
         if sold and offer.live.campaign.exclusive:
             continue  # an exclusive campaign buys alone, never beside others
-        outcome = await _sell(ctx, lead, offer, trail, mode)
+        # The sale that ends the lead's distribution records the outcome in its own transaction.
+        closes = len(sold) + 1 >= settings.max_sales or offer.live.campaign.exclusive
+        outcome, answer = await _sell(ctx, lead, offer, trail, mode, sold if closes else None)
+        if answer is not None:
+            return answer
         if outcome is not None:
-            sold.append((offer, outcome))
-    return await _finish(ctx, lead, sold, trail, reason="no_buyer" if priced else "no_eligible_campaign")
+            sold.append(outcome)
+            if offer.live.campaign.exclusive:
+                break
+    now = ctx.clock()
+    answer = _answer(lead, sold)
+    if not sold:
+        trail.event("unsold", now, reason="no_buyer" if priced else "no_eligible_campaign")
+    async with ctx.engine.begin() as conn:
+        await _record_outcome(conn, lead, answer, trail, now)
+    return answer
+
+
+def _answer(lead: LeadForSale, sold: list[Sold]) -> LeadAnswer:
+    if not sold:
+        return LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)
+    return LeadAnswer(
+        lead_id=lead.id, status="sold", grade=lead.grade, payout_cents=sum(s.payout_cents for s in sold)
+    )
+
+
+async def _record_outcome(
+    conn: Any, lead: LeadForSale, answer: LeadAnswer, trail: _Trail, now: datetime
+) -> None:
+    """The end of a lead's distribution: its status, its trail, its outbox row, its stored answer."""
+    if answer.status == "unsold":
+        await conn.execute(_MARK_UNSOLD, {"ids": [lead.id], "now": now})
+    await trail.flush(conn)
+    await conn.execute(_OUTBOX_DONE, {"ids": [lead.id], "now": now})
+    await conn.execute(_STORE_OUTCOME, {"lid": lead.id, "stored": msgspec.to_builtins(answer)})
 
 
 async def _affordable(
@@ -278,7 +324,6 @@ async def _affordable(
     if not candidates:
         return candidates
     buyer_ids = {c.live.campaign.buyer_id for c in candidates}
-    b, a, k = t.buyers.c, t.account_balances.c, t.cap_counters.c
     keys = {
         (c.live.id, period_key(cap.period, now, c.live.cap_timezone))
         for c in candidates
@@ -287,19 +332,11 @@ async def _affordable(
     async with ctx.engine.connect() as conn:
         funds = {
             row.id: row.credit_limit_cents + (row.balance_cents or 0) - (row.reserved_cents or 0)
-            for row in await conn.execute(
-                select(b.id, b.credit_limit_cents, a.balance_cents, a.reserved_cents)
-                .outerjoin(t.account_balances, (a.account_type == "buyer") & (a.account_id == b.id))
-                .where(b.id.in_(buyer_ids))
-            )
+            for row in await conn.execute(_BUYER_FUNDS, {"ids": sorted(buyer_ids)})
         }
         used: dict[tuple[str, str], tuple[int, int]] = {}
         if keys:
-            rows = await conn.execute(
-                select(k.campaign_id, k.period_key, k.leads, k.spend_cents).where(
-                    k.campaign_id.in_({cid for cid, _ in keys})
-                )
-            )
+            rows = await conn.execute(_CAPS_USED, {"ids": sorted({cid for cid, _ in keys})})
             used = {(r.campaign_id, r.period_key): (r.leads, r.spend_cents) for r in rows}
     kept = []
     for c in candidates:
@@ -411,13 +448,20 @@ def _step(live: LiveCampaign, kind: Literal["ping", "post"]) -> HttpStep:
 
 
 async def _sell(
-    ctx: DistributionContext, lead: LeadForSale, offer: Priced, trail: _Trail, mode: Mode
-) -> Sold | None:
+    ctx: DistributionContext,
+    lead: LeadForSale,
+    offer: Priced,
+    trail: _Trail,
+    mode: Mode,
+    closing: list[Sold] | None,
+) -> tuple[Sold | None, LeadAnswer | None]:
+    """Reserve, post, and commit or release. With `closing` (the sales before it), a sale ends
+    the distribution: the outcome is recorded with it and answered as the second value."""
     now = ctx.clock()
     held = await reserve(ctx.engine, offer.live, offer.price_cents, now)
     if held is None:
         trail.event("skipped", now, campaign_id=offer.live.id, reason="cap or funds reserved by another sale")
-        return None
+        return None, None
     step = _step(offer.live, "post")
     payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
     attempts = ctx.post_attempts if mode == "async" else 1
@@ -440,18 +484,23 @@ async def _sell(
             break
         await asyncio.sleep(ctx.retry_base_seconds * 2 ** (attempt - 1) * (0.5 + random.random()))
     assert call is not None
-    return await _settle(ctx, lead, held, call, trail)
+    return await _settle(ctx, lead, held, call, trail, closing)
 
 
 async def _settle(
-    ctx: DistributionContext, lead: LeadForSale, held: Reservation, call: Call, trail: _Trail
-) -> Sold | None:
+    ctx: DistributionContext,
+    lead: LeadForSale,
+    held: Reservation,
+    call: Call,
+    trail: _Trail,
+    closing: list[Sold] | None,
+) -> tuple[Sold | None, LeadAnswer | None]:
     now = ctx.clock()
     async with ctx.engine.begin() as conn:
         if call.status != "accepted":
             await release(conn, held)
             await trail.flush(conn)
-            return None
+            return None, None
         sold = await commit_sale(
             conn,
             held,
@@ -472,52 +521,9 @@ async def _settle(
             reference=call.answer.reference,
         )
         trail.event("ledger_posted", now, transaction_id=sold.transaction_id, kind="sale")
-        await trail.flush(conn)
-    return sold
-
-
-async def _finish(
-    ctx: DistributionContext,
-    lead: LeadForSale,
-    sold: list[tuple[Priced, Sold]],
-    trail: _Trail,
-    *,
-    reason: str,
-) -> LeadAnswer:
-    now = ctx.clock()
-    lc, i = t.leads.c, t.idempotency_keys.c
-    if sold:
-        answer = LeadAnswer(
-            lead_id=lead.id,
-            status="sold",
-            grade=lead.grade,
-            payout_cents=sum(s.payout_cents for _, s in sold),
-        )
-    else:
-        answer = LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)
-        trail.event("unsold", now, reason=reason)
-    async with ctx.engine.begin() as conn:
-        if not sold:
-            await conn.execute(
-                update(t.leads)
-                .where(lc.id == lead.id, lc.status == "accepted")
-                .values(status="unsold", updated_at=now)
-            )
-        await trail.flush(conn)
-        await _outbox_done(conn, lead.id, now)
-        # A sync request stored its idempotent answer as 201 before it knew the outcome.
-        await conn.execute(
-            update(t.idempotency_keys)
-            .where(i.lead_id == lead.id, i.status_code == 201)
-            .values(answer=msgspec.to_builtins(answer))
-        )
-    return answer
-
-
-async def _outbox_done(conn: Any, lead_id: str, now: datetime) -> None:
-    o = t.outbox.c
-    await conn.execute(
-        update(t.outbox)
-        .where(o.lead_id == lead_id, o.job == "distribute", o.done_at.is_(None))
-        .values(done_at=now, locked_until=None)
-    )
+        if closing is None:
+            await trail.flush(conn)
+            return sold, None
+        answer = _answer(lead, [*closing, sold])
+        await _record_outcome(conn, lead, answer, trail, now)
+    return sold, answer

@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.distribution.engine import settle_unwanted
 from exchange.jobs.distribute import JobContext, distribute
 from exchange.storage import tables as t
+from exchange.storage.statements import per_dialect
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,29 @@ BATCHES: dict[str, Callable[..., Awaitable[list[str]]]] = {"distribute": settle_
 # sparing a second write transaction per row; they answer None when they did not.
 SELF_COMPLETING = frozenset({"distribute"})
 MAX_ATTEMPTS = 8
+
+
+def _claim_statement(dialect: str) -> Any:
+    """Lease up to `limit` due rows (oldest first) until `until`, answering what to run."""
+    o = t.outbox.c
+    now = bindparam("now", type_=t.UTCDateTime())
+    due = and_(
+        o.done_at.is_(None),
+        o.due_at <= now,
+        or_(o.locked_until.is_(None), o.locked_until < now),
+    )
+    ids = select(o.id).where(due).order_by(o.id).limit(bindparam("limit", type_=Integer()))
+    if dialect == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    return (
+        update(t.outbox)
+        .where(o.id.in_(ids.scalar_subquery()), due)
+        .values(locked_until=bindparam("until", type_=t.UTCDateTime()), attempts=o.attempts + 1)
+        .returning(o.id, o.job, o.lead_id, o.payload, o.attempts)
+    )
+
+
+_CLAIM = per_dialect(_claim_statement)
 
 
 class OutboxRunner:
@@ -98,22 +122,8 @@ class OutboxRunner:
         if limit <= 0:
             return []
         now = self._ctx.clock()
-        o = t.outbox.c
-        due = and_(
-            o.done_at.is_(None),
-            o.due_at <= now,
-            or_(o.locked_until.is_(None), o.locked_until < now),
-        )
-        ids = select(o.id).where(due).order_by(o.id).limit(limit)
-        if self._engine.dialect.name == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(t.outbox)
-                .where(o.id.in_(ids.scalar_subquery()), due)
-                .values(locked_until=now + self.lease, attempts=o.attempts + 1)
-                .returning(o.id, o.job, o.lead_id, o.payload, o.attempts)
-            )
+            result = await conn.execute(_CLAIM(conn), {"now": now, "until": now + self.lease, "limit": limit})
             return list(result.all())
 
     async def _run_batch(self, job: str, rows: list[Any]) -> None:

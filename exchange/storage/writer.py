@@ -20,10 +20,59 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.errors import ExchangeError, Invalid
 from exchange.storage import tables as t
-from exchange.storage.upsert import insert_for
+from exchange.storage.statements import dialect_insert, per_dialect
 from exchange.types import LeadAnswer
 
 log = logging.getLogger(__name__)
+
+# Built once (exchange/storage/statements.py): the writer runs them for every batch.
+_k, _i = t.dedupe_keys.c, t.idempotency_keys.c
+_INSERT_LEADS = t.leads.insert()
+_INSERT_EVENTS = t.lead_events.insert()
+_INSERT_OUTBOX = t.outbox.insert()
+_HELD_KEYS = select(_k.vertical, _k.kind, _k.value_hash, _k.lead_id, _k.seen_at).where(
+    tuple_(_k.vertical, _k.kind, _k.value_hash).in_(bindparam("keys", expanding=True))
+)
+_STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.answer).where(
+    tuple_(_i.publisher_id, _i.key).in_(bindparam("keys", expanding=True))
+)
+
+
+def _claim_statement(dialect: str) -> Any:
+    """Claim a dedupe key: insert it, or take it over from a lead outside the window."""
+    statement = dialect_insert(dialect, t.dedupe_keys).values(
+        vertical=bindparam("vertical"),
+        kind=bindparam("kind"),
+        value_hash=bindparam("value_hash"),
+        lead_id=bindparam("lead_id"),
+        seen_at=bindparam("seen_at", type_=t.UTCDateTime()),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_k.vertical, _k.kind, _k.value_hash],
+        set_={"lead_id": statement.excluded.lead_id, "seen_at": statement.excluded.seen_at},
+        where=_k.seen_at < bindparam("window_start", type_=t.UTCDateTime()),
+    )
+
+
+def _idempotency_statement(dialect: str) -> Any:
+    return (
+        dialect_insert(dialect, t.idempotency_keys)
+        .values(
+            publisher_id=bindparam("p_publisher_id"),
+            key=bindparam("p_key"),
+            fingerprint=bindparam("p_fingerprint"),
+            lead_id=bindparam("p_lead_id"),
+            status_code=bindparam("p_status_code"),
+            answer=bindparam("p_answer", type_=_i.answer.type),
+            created_at=bindparam("p_created_at", type_=t.UTCDateTime()),
+        )
+        .on_conflict_do_nothing()
+        .returning(_i.key)
+    )
+
+
+_CLAIM = per_dialect(_claim_statement)
+_STORE_ANSWER = per_dialect(_idempotency_statement)
 
 
 class LeadWrite(msgspec.Struct, kw_only=True):
@@ -139,7 +188,11 @@ class LeadWriter:
         else:
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 _settle(future, outcome)
-        if self._on_commit is not None:
+        # Wake the outbox runner only for work it may take now: a sync request's row is
+        # leased to the request itself, and a settled lead has none.
+        if self._on_commit is not None and any(
+            item.outbox is not None and item.outbox["locked_until"] is None for item, _ in batch
+        ):
             self._on_commit()
 
     async def _transaction(self, items: list[LeadWrite]) -> list[WriteResult | ExchangeError]:
@@ -152,11 +205,11 @@ class LeadWriter:
                     if state.new_claims:
                         await self._write_claims(conn, state)
                     if state.leads:
-                        await conn.execute(t.leads.insert(), state.leads)
+                        await conn.execute(_INSERT_LEADS, state.leads)
                     if state.events:
-                        await conn.execute(t.lead_events.insert(), state.events)
+                        await conn.execute(_INSERT_EVENTS, state.events)
                     if state.outbox:
-                        await conn.execute(t.outbox.insert(), state.outbox)
+                        await conn.execute(_INSERT_OUTBOX, state.outbox)
                 return outcomes
             except _Raced:
                 if attempt:
@@ -194,18 +247,16 @@ class LeadWriter:
         if item.idempotency is not None:
             publisher_id, key, fingerprint = item.idempotency
             stored = await conn.execute(
-                insert_for(conn, t.idempotency_keys)
-                .values(
-                    publisher_id=publisher_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    lead_id=lead["id"],
-                    status_code=result.status_code,
-                    answer=msgspec.to_builtins(result.answer),
-                    created_at=lead["received_at"],
-                )
-                .on_conflict_do_nothing()
-                .returning(t.idempotency_keys.c.key)
+                _STORE_ANSWER(conn),
+                {
+                    "p_publisher_id": publisher_id,
+                    "p_key": key,
+                    "p_fingerprint": fingerprint,
+                    "p_lead_id": lead["id"],
+                    "p_status_code": result.status_code,
+                    "p_answer": msgspec.to_builtins(result.answer),
+                    "p_created_at": lead["received_at"],
+                },
             )
             if stored.first() is None:
                 raise _Raced
@@ -243,21 +294,11 @@ class LeadWriter:
             (item.lead["vertical"], kind, value_hash) for item in items for kind, value_hash in item.dedupe
         }
         if wanted:
-            k = t.dedupe_keys.c
-            rows = await conn.execute(
-                select(k.vertical, k.kind, k.value_hash, k.lead_id, k.seen_at).where(
-                    tuple_(k.vertical, k.kind, k.value_hash).in_(sorted(wanted))
-                )
-            )
+            rows = await conn.execute(_HELD_KEYS, {"keys": sorted(wanted)})
             state.held = {(r.vertical, r.kind, r.value_hash): (r.lead_id, r.seen_at) for r in rows}
         keys = {(item.idempotency[0], item.idempotency[1]) for item in items if item.idempotency}
         if keys:
-            i = t.idempotency_keys.c
-            rows = await conn.execute(
-                select(i.publisher_id, i.key, i.fingerprint, i.answer).where(
-                    tuple_(i.publisher_id, i.key).in_(sorted(keys))
-                )
-            )
+            rows = await conn.execute(_STORED_ANSWERS, {"keys": sorted(keys)})
             state.stored = {
                 (r.publisher_id, r.key): (r.fingerprint, msgspec.convert(r.answer, LeadAnswer)) for r in rows
             }
@@ -290,28 +331,9 @@ class LeadWriter:
     async def _write_claims(self, conn: AsyncConnection, state: _Batch) -> None:
         """One upsert for every claim of the batch; a key another process claimed meanwhile
         is left alone by the upsert and found by the check after it: the batch is redone."""
-        k = t.dedupe_keys.c
-        statement = insert_for(conn, t.dedupe_keys).values(
-            vertical=bindparam("vertical"),
-            kind=bindparam("kind"),
-            value_hash=bindparam("value_hash"),
-            lead_id=bindparam("lead_id"),
-            seen_at=bindparam("seen_at", type_=t.UTCDateTime()),
-        )
-        await conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[k.vertical, k.kind, k.value_hash],
-                set_={"lead_id": statement.excluded.lead_id, "seen_at": statement.excluded.seen_at},
-                where=k.seen_at < bindparam("window_start", type_=t.UTCDateTime()),
-            ),
-            state.new_claims,
-        )
+        await conn.execute(_CLAIM(conn), state.new_claims)
         ours = {(c["vertical"], c["kind"], c["value_hash"]): c["lead_id"] for c in state.new_claims}
-        rows = await conn.execute(
-            select(k.vertical, k.kind, k.value_hash, k.lead_id).where(
-                tuple_(k.vertical, k.kind, k.value_hash).in_(sorted(ours))
-            )
-        )
+        rows = await conn.execute(_HELD_KEYS, {"keys": sorted(ours)})
         if any(ours[(r.vertical, r.kind, r.value_hash)] != r.lead_id for r in rows):
             raise _Raced
 
