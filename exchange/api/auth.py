@@ -7,6 +7,7 @@ tenant's object: 404, so existence is not revealed (CONTRACT.md).
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import msgspec
 from litestar import Request
@@ -28,6 +29,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     # A publisher's intake terms, read with the key so intake needs no second query.
     default_vertical: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    payout: dict[str, Any] | None = None
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -56,7 +58,7 @@ async def provide_principal(request: Request, services: ServicesDep) -> Principa
         return cached
     k, p = t.api_keys.c, t.publishers.c
     query = (
-        select(k.id, k.role, k.publisher_id, k.buyer_id, p.default_vertical, p.field_mapping)
+        select(k.id, k.role, k.publisher_id, k.buyer_id, p.default_vertical, p.field_mapping, p.payout)
         .select_from(t.api_keys.outerjoin(t.publishers, p.id == k.publisher_id))
         .where(k.key_hash == digest, k.revoked_at.is_(None))
     )
@@ -71,6 +73,7 @@ async def provide_principal(request: Request, services: ServicesDep) -> Principa
         buyer_id=row.buyer_id,
         default_vertical=row.default_vertical,
         field_mapping=row.field_mapping or {},
+        payout=row.payout,
     )
     services.principals.put(digest, principal)
     return principal

@@ -205,6 +205,7 @@ class LeadController(Controller):
                 publisher_id=principal.publisher_id,
                 default_vertical=principal.default_vertical,
                 field_mapping=principal.field_mapping,
+                payout=principal.payout,
             ),
             Posted(
                 body=body,

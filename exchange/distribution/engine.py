@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from exchange.distribution.sale import Reservation, Sold, commit_sale, release, 
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.verticals import VerticalCache
+from exchange.storage.writer import WriteResult
 from exchange.types import LeadAnswer
 from exchange.verticals import Distribution
 
@@ -248,9 +250,22 @@ async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list
     return rest
 
 
-async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "async") -> LeadAnswer | None:
-    """Sell the lead if campaigns want it; the publisher's answer, or None for an unknown lead."""
-    lead = await load_lead(ctx.engine, lead_id)
+@dataclass(frozen=True)
+class Ahead:
+    """A lead offered while its own commit is still in flight (sync intake without an
+    idempotency key): the pings, which carry no personal data, go out at once; nothing is
+    reserved, posted or sold until `stored` answers that the lead is committed as accepted."""
+
+    lead: LeadForSale
+    stored: Awaitable[WriteResult]
+
+
+async def distribute(
+    ctx: DistributionContext, lead_id: str, *, mode: Mode = "async", ahead: Ahead | None = None
+) -> LeadAnswer | None:
+    """Sell the lead if campaigns want it; the publisher's answer, or None for an unknown lead
+    (or, given `ahead`, for a lead that was not stored as accepted: a duplicate)."""
+    lead = ahead.lead if ahead is not None else await load_lead(ctx.engine, lead_id)
     if lead is None:
         return None
     if lead.status != "accepted":
@@ -270,6 +285,13 @@ async def distribute(ctx: DistributionContext, lead_id: str, *, mode: Mode = "as
     candidates = await _affordable(ctx, candidates, excluded, now)
     trail.event("eligibility", now, candidates=[c.live.id for c in candidates], excluded=excluded)
     priced = await _price(ctx, lead, candidates, settings, trail)
+    if ahead is not None:
+        stored = await ahead.stored
+        if stored.replayed or stored.answer.status != "accepted":
+            # A duplicate: it was pinged, which its trail records, and is offered no further.
+            async with ctx.engine.begin() as conn:
+                await trail.flush(conn)
+            return None
     order = await _order(ctx, lead.vertical, priced, settings)
     sold: list[Sold] = []
     for offer in order:

@@ -7,6 +7,7 @@ rows → the group-commit writer (dedupe and idempotency decided there, in order
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from datetime import timedelta
@@ -15,10 +16,9 @@ from typing import Any, Literal
 import msgspec
 
 from adapters.inbound import parse_lead_body
-from exchange.distribution.engine import unsold_events, unwanted_by_all
+from exchange.distribution.engine import Ahead, LeadForSale, distribute, unsold_events, unwanted_by_all
 from exchange.errors import field_invalid
 from exchange.ids import new_id
-from exchange.jobs.distribute import distribute
 from exchange.pipeline.grade import grade_lead
 from exchange.pipeline.normalize import apply_mapping
 from exchange.pipeline.validate import validate_lead
@@ -37,6 +37,9 @@ class Source(msgspec.Struct, frozen=True, kw_only=True):
     publisher_id: str
     default_vertical: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    # The publisher's payout terms, known with the key: a sync sale can start before the
+    # lead is read back from the database.
+    payout: dict[str, Any] | None = None
 
 
 class Posted(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,16 +197,43 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         write.answer = LeadAnswer(lead_id=lead_id, status="accepted", grade=graded.grade)
         write.status_code = 201 if posted.mode == "sync" else 202
 
-    result = await services.writer.write(write)
-    if result.replayed or result.answer.status != "accepted" or posted.mode == "async":
-        return result
+    if posted.mode == "async" or idempotency is not None or source.payout is None:
+        result = await services.writer.write(write)
+        if result.replayed or result.answer.status != "accepted" or posted.mode == "async":
+            return result
+        ahead = None
+        stored: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        stored.set_result(result)
+    else:
+        # The auction's pings go out while the lead commits (a replay cannot be, without a key).
+        stored = asyncio.ensure_future(services.writer.write(write))
+        ahead = Ahead(
+            lead=LeadForSale(
+                id=lead_id,
+                vertical=vertical.key,
+                status="accepted",
+                grade=row["grade"],
+                fields=row["fields"],
+                consent=row["consent"],
+                payout_cents=0,
+                publisher_id=source.publisher_id,
+                publisher_terms=source.payout,
+            ),
+            stored=stored,
+        )
     try:
-        answer = await distribute(services.jobs, lead_id, mode="sync")
+        answer = await distribute(services.jobs, lead_id, mode="sync", ahead=ahead)
     except Exception:
+        result = await stored  # a lead that could not be stored answers with that error
+        if result.replayed or result.answer.status != "accepted":
+            return result
         # Stored and owed: the outbox runner distributes it when the lease runs out.
         log.exception("sync distribution of %s failed; left to the outbox", lead_id)
         return WriteResult(status_code=202, answer=result.answer)
-    return WriteResult(status_code=201, answer=answer or result.answer)
+    result = await stored
+    if answer is None or result.replayed or result.answer.status != "accepted":
+        return result
+    return WriteResult(status_code=201, answer=answer)
 
 
 def _text(value: object) -> str | None:

@@ -30,7 +30,7 @@ async def test_weighted_rotation_follows_the_weights_within_one_lead(market: Mar
             )
         for _ in range(30):
             answer = await market.post_lead(publisher, auto_insurance_lead())
-            assert answer.json()["status"] == "sold"
+            assert answer.json()["status"] == "sold", (answer.status_code, answer.text)
     counts = [len(f.posts) for f in fakes]
     assert sum(counts) == 30
     for count, weight in zip(counts, (1, 2, 3), strict=True):

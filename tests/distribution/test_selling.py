@@ -241,3 +241,25 @@ async def test_the_delivery_audit_is_for_operators_and_filters_by_buyer(market: 
         await market.client.get("/v1/deliveries", params={"status": "accepted"}, headers=market.admin)
     ).json()
     assert [d["buyer_id"] for d in posts["items"]] == [buyers[0].id]
+
+
+async def test_a_sync_duplicate_is_pinged_while_it_commits_but_never_posted(market: Market) -> None:
+    """Pings go out while the lead is being stored; the post waits for the commit's verdict."""
+    publisher = await market.publisher()
+    async with serve(FakeBuyer(bid=20.0)) as fakes:
+        await market.campaign(await funded(market, "B"), fakes[0].delivery())
+        lead = auto_insurance_lead()
+        first = await market.post_lead(publisher, lead)
+        again = await market.post_lead(publisher, {**lead, "email": "someone.else@example.com"})
+    assert first.json()["status"] == "sold"
+    assert again.status_code == 409, again.text
+    assert again.json()["status"] == "duplicate"
+    assert (len(fakes[0].pings), len(fakes[0].posts)) == (2, 1)
+    duplicate_id = again.json()["lead_id"]
+    events = (await market.client.get(f"/v1/leads/{duplicate_id}/events", headers=market.admin)).json()
+    kinds = [e["kind"] for e in events["items"]]
+    assert "duplicate" in kinds and "pinged" in kinds
+    assert "posted" not in kinds and "sold" not in kinds
+    lead_view = (await market.client.get(f"/v1/leads/{duplicate_id}", headers=market.admin)).json()
+    assert lead_view["status"] == "duplicate"
+    assert lead_view["sales"] == []
