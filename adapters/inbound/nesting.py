@@ -14,6 +14,8 @@ from exchange.types import FieldError
 
 def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Nest dotted names (and the keys of nested mappings); a later scalar replaces an earlier."""
+    if not any("." in name for name in flat) and not any(isinstance(v, Mapping) for v in flat.values()):
+        return dict(flat)  # the usual flat body: nothing to nest
     nested: dict[str, Any] = {}
     for name, value in flat.items():
         if isinstance(value, Mapping):

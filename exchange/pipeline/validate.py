@@ -305,8 +305,17 @@ def _plan(key: str, encoded_fields: bytes) -> _Plan:
 
 
 def _plan_for(vertical: Vertical) -> _Plan:
-    # The encoded field list is a cheap exact key: an edited vertical gets a new plan.
-    return _plan(vertical.key, _fields_encoder.encode(vertical.fields))
+    # The encoded field list is an exact key: an edited vertical gets a new plan. The same
+    # Vertical object (verticals are cached and immutable) skips even the encoding.
+    held = _plan_by_object.get(vertical.key)
+    if held is not None and held[0] is vertical:
+        return held[1]
+    plan = _plan(vertical.key, _fields_encoder.encode(vertical.fields))
+    _plan_by_object[vertical.key] = (vertical, plan)
+    return plan
+
+
+_plan_by_object: dict[str, tuple[Vertical, _Plan]] = {}
 
 
 def _is_blank(value: Any) -> bool:
