@@ -9,15 +9,15 @@ balance as reported to that account (CONTRACT.md, "Money").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.ids import new_id
 from exchange.storage import tables as t
-from exchange.storage.upsert import insert_for
+from exchange.storage.statements import dialect_insert, per_dialect
 
 AccountType = Literal["buyer", "publisher", "exchange", "cash"]
 HOUSE = "exchange"
@@ -39,6 +39,78 @@ class UnbalancedTransaction(AssertionError):
     """A bug, never an input error: every transaction must sum to zero."""
 
 
+# Hot statements, built once (exchange/storage/statements.py); values bound at execution.
+_tx = t.ledger_transactions.c
+_b = t.account_balances.c
+
+# The transaction's row, unless its natural key is already posted: then no row returns.
+_INSERT_TRANSACTION = per_dialect(
+    lambda dialect: (
+        dialect_insert(dialect, t.ledger_transactions)
+        .values(
+            id=bindparam("p_id"),
+            kind=bindparam("p_kind"),
+            natural_key=bindparam("p_natural_key"),
+            lead_id=bindparam("p_lead_id"),
+            memo=bindparam("p_memo", type_=_tx.memo.type),
+            created_at=bindparam("p_created_at", type_=t.UTCDateTime()),
+        )
+        .on_conflict_do_nothing(index_elements=[_tx.natural_key])
+        .returning(_tx.id)
+    )
+)
+_TRANSACTION_BY_KEY = select(_tx.id).where(_tx.natural_key == bindparam("natural_key"))
+_INSERT_ENTRIES = t.ledger_entries.insert()
+
+
+def _build_add_to_balance(dialect: str) -> Any:
+    """Add `p_delta` to an account's balance, opening the account if it has none."""
+    statement = dialect_insert(dialect, t.account_balances).values(
+        account_type=bindparam("p_account_type"),
+        account_id=bindparam("p_account_id"),
+        balance_cents=bindparam("p_delta"),
+        reserved_cents=0,
+    )
+    # `excluded.balance_cents` is the row's proposed balance: the delta.
+    return statement.on_conflict_do_update(
+        index_elements=[_b.account_type, _b.account_id],
+        set_={"balance_cents": _b.balance_cents + statement.excluded.balance_cents},
+    )
+
+
+_ADD_TO_BALANCE = per_dialect(_build_add_to_balance)
+_READ_BALANCE = select(_b.balance_cents, _b.reserved_cents).where(
+    _b.account_type == bindparam("account_type"), _b.account_id == bindparam("account_id")
+)
+# A buyer's balance row, so that the hold below has a row to update.
+_OPEN_BUYER_ACCOUNT = per_dialect(
+    lambda dialect: (
+        dialect_insert(dialect, t.account_balances)
+        .values(account_type="buyer", account_id=bindparam("p_account_id"), balance_cents=0, reserved_cents=0)
+        .on_conflict_do_nothing()
+    )
+)
+_credit_limit = (
+    select(t.buyers.c.credit_limit_cents).where(t.buyers.c.id == bindparam("buyer_id")).scalar_subquery()
+)
+# Hold `cents` when balance - reserved + credit limit covers them; a row returns if held.
+_HOLD_FUNDS = (
+    update(t.account_balances)
+    .where(
+        _b.account_type == "buyer",
+        _b.account_id == bindparam("buyer_id"),
+        _b.balance_cents - _b.reserved_cents - bindparam("cents") + _credit_limit >= 0,
+    )
+    .values(reserved_cents=_b.reserved_cents + bindparam("cents"))
+    .returning(_b.reserved_cents)
+)
+_RELEASE_FUNDS = (
+    update(t.account_balances)
+    .where(_b.account_type == "buyer", _b.account_id == bindparam("buyer_id"))
+    .values(reserved_cents=_b.reserved_cents - bindparam("cents"))
+)
+
+
 async def post_transaction(
     conn: AsyncConnection,
     *,
@@ -53,25 +125,22 @@ async def post_transaction(
     if sum(e.amount_cents for e in entries) != 0 or not entries:
         raise UnbalancedTransaction(f"{natural_key}: entries sum to {sum(e.amount_cents for e in entries)}")
     transaction_id = new_id("txn")
-    tx = t.ledger_transactions.c
     inserted = await conn.execute(
-        insert_for(conn, t.ledger_transactions)
-        .values(
-            id=transaction_id,
-            kind=kind,
-            natural_key=natural_key,
-            lead_id=lead_id,
-            memo=memo or {},
-            created_at=at,
-        )
-        .on_conflict_do_nothing(index_elements=[tx.natural_key])
-        .returning(tx.id)
+        _INSERT_TRANSACTION(conn),
+        {
+            "p_id": transaction_id,
+            "p_kind": kind,
+            "p_natural_key": natural_key,
+            "p_lead_id": lead_id,
+            "p_memo": memo or {},
+            "p_created_at": at,
+        },
     )
     if inserted.first() is None:
-        existing = await conn.scalar(select(tx.id).where(tx.natural_key == natural_key))
+        existing = await conn.scalar(_TRANSACTION_BY_KEY, {"natural_key": natural_key})
         return Posted(transaction_id=str(existing), is_new=False)
     await conn.execute(
-        t.ledger_entries.insert(),
+        _INSERT_ENTRIES,
         [
             {
                 "transaction_id": transaction_id,
@@ -85,21 +154,20 @@ async def post_transaction(
             for e in entries
         ],
     )
-    for e in entries:
-        await add_to_balance(conn, e.account_type, e.account_id, e.amount_cents)
+    # One executemany: the rows are upserted one after another, as separate statements would.
+    await conn.execute(
+        _ADD_TO_BALANCE(conn),
+        [
+            {"p_account_type": e.account_type, "p_account_id": e.account_id, "p_delta": e.amount_cents}
+            for e in entries
+        ],
+    )
     return Posted(transaction_id=transaction_id, is_new=True)
 
 
 async def add_to_balance(conn: AsyncConnection, account_type: str, account_id: str, delta: int) -> None:
-    b = t.account_balances.c
-    statement = insert_for(conn, t.account_balances).values(
-        account_type=account_type, account_id=account_id, balance_cents=delta, reserved_cents=0
-    )
     await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[b.account_type, b.account_id],
-            set_={"balance_cents": b.balance_cents + delta},
-        )
+        _ADD_TO_BALANCE(conn), {"p_account_type": account_type, "p_account_id": account_id, "p_delta": delta}
     )
 
 
@@ -109,13 +177,8 @@ class Balance(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def read_balance(conn: AsyncConnection, account_type: str, account_id: str) -> Balance:
-    b = t.account_balances.c
     row = (
-        await conn.execute(
-            select(b.balance_cents, b.reserved_cents).where(
-                b.account_type == account_type, b.account_id == account_id
-            )
-        )
+        await conn.execute(_READ_BALANCE, {"account_type": account_type, "account_id": account_id})
     ).first()
     if row is None:
         return Balance(balance_cents=0, reserved_cents=0)
@@ -124,30 +187,10 @@ async def read_balance(conn: AsyncConnection, account_type: str, account_id: str
 
 async def reserve_funds(conn: AsyncConnection, buyer_id: str, cents: int) -> bool:
     """Hold `cents` of a buyer's balance plus credit limit for a sale in flight; False if short."""
-    b = t.account_balances.c
-    await conn.execute(
-        insert_for(conn, t.account_balances)
-        .values(account_type="buyer", account_id=buyer_id, balance_cents=0, reserved_cents=0)
-        .on_conflict_do_nothing()
-    )
-    credit = select(t.buyers.c.credit_limit_cents).where(t.buyers.c.id == buyer_id).scalar_subquery()
-    held = await conn.execute(
-        update(t.account_balances)
-        .where(
-            b.account_type == "buyer",
-            b.account_id == buyer_id,
-            b.balance_cents - b.reserved_cents - cents + credit >= 0,
-        )
-        .values(reserved_cents=b.reserved_cents + cents)
-        .returning(b.reserved_cents)
-    )
+    await conn.execute(_OPEN_BUYER_ACCOUNT(conn), {"p_account_id": buyer_id})
+    held = await conn.execute(_HOLD_FUNDS, {"buyer_id": buyer_id, "cents": cents})
     return held.first() is not None
 
 
 async def release_funds(conn: AsyncConnection, buyer_id: str, cents: int) -> None:
-    b = t.account_balances.c
-    await conn.execute(
-        update(t.account_balances)
-        .where(b.account_type == "buyer", b.account_id == buyer_id)
-        .values(reserved_cents=b.reserved_cents - cents)
-    )
+    await conn.execute(_RELEASE_FUNDS, {"buyer_id": buyer_id, "cents": cents})

@@ -14,8 +14,8 @@ from exchange.types import FieldError
 
 def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Nest dotted names (and the keys of nested mappings); a later scalar replaces an earlier."""
-    if not any("." in name for name in flat) and not any(isinstance(v, Mapping) for v in flat.values()):
-        return dict(flat)  # the usual flat body: nothing to nest
+    if _without_dots(flat):
+        return dict(flat)  # the usual body: nothing to nest
     nested: dict[str, Any] = {}
     for name, value in flat.items():
         if isinstance(value, Mapping):
@@ -26,6 +26,15 @@ def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
             parts = [name]
         _put(nested, parts, value, name)
     return nested
+
+
+def _without_dots(mapping: Mapping[str, Any]) -> bool:
+    for name, value in mapping.items():
+        if "." in name:
+            return False
+        if isinstance(value, Mapping) and not _without_dots(value):
+            return False
+    return True
 
 
 def _put(target: dict[str, Any], parts: list[str], value: Any, name: str) -> None:

@@ -9,10 +9,11 @@ reservation is released.
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import product
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.ledger import HOUSE, Entry, post_transaction, release_funds, reserve_funds
@@ -20,7 +21,7 @@ from buyers.caps import period_key
 from exchange.distribution.catalog import LiveCampaign
 from exchange.ids import new_id
 from exchange.storage import tables as t
-from exchange.storage.upsert import insert_for
+from exchange.storage.statements import dialect_insert, per_dialect
 
 
 class Reservation(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,31 +39,79 @@ class Sold(msgspec.Struct, frozen=True, kw_only=True):
     payout_cents: int
 
 
+# Hot statements, built once (exchange/storage/statements.py); values bound at execution.
+_k = t.cap_counters.c
+_OPEN_CAP_COUNTER = per_dialect(
+    lambda dialect: (
+        dialect_insert(dialect, t.cap_counters)
+        .values(
+            campaign_id=bindparam("p_campaign_id"),
+            period_key=bindparam("p_period_key"),
+            leads=0,
+            spend_cents=0,
+        )
+        .on_conflict_do_nothing()
+    )
+)
+
+
+def _build_hold_cap(has_max_leads: bool, has_max_spend: bool) -> Any:
+    """Count one more lead and `p_price` more spend on a counter, if within the cap's limits;
+    a row returns if held. A cap without a limit on leads or spend has no condition on it."""
+    conditions = [_k.campaign_id == bindparam("p_campaign_id"), _k.period_key == bindparam("p_period_key")]
+    if has_max_leads:
+        conditions.append(_k.leads + 1 <= bindparam("p_max_leads"))
+    if has_max_spend:
+        conditions.append(_k.spend_cents + bindparam("p_price") <= bindparam("p_max_spend"))
+    return (
+        update(t.cap_counters)
+        .where(*conditions)
+        .values(leads=_k.leads + 1, spend_cents=_k.spend_cents + bindparam("p_price"))
+        .returning(_k.leads)
+    )
+
+
+# By (has max_leads, has max_spend_cents).
+_HOLD_CAP = {limits: _build_hold_cap(*limits) for limits in product((True, False), repeat=2)}
+_RELEASE_CAP = (
+    update(t.cap_counters)
+    .where(_k.campaign_id == bindparam("p_campaign_id"), _k.period_key == bindparam("p_period_key"))
+    .values(leads=_k.leads - bindparam("p_leads"), spend_cents=_k.spend_cents - bindparam("p_spend"))
+)
+_SALES_OF_LEAD = select(func.count()).select_from(t.sales).where(t.sales.c.lead_id == bindparam("lead_id"))
+_INSERT_SALE = t.sales.insert()
+_lc = t.leads.c
+_MARK_SOLD = (
+    update(t.leads)
+    .where(_lc.id == bindparam("p_lead_id"))
+    .values(
+        status="sold",
+        payout_cents=_lc.payout_cents + bindparam("p_payout"),
+        updated_at=bindparam("p_now", type_=t.UTCDateTime()),
+    )
+)
+
+
 async def reserve(
     engine: AsyncEngine, live: LiveCampaign, price_cents: int, now: datetime
 ) -> Reservation | None:
     """Hold one lead and `price_cents` on every cap of the campaign, and the buyer's funds."""
     campaign = live.campaign
     counters: list[tuple[str, int, int]] = []
-    k = t.cap_counters.c
     async with engine.begin() as conn:
         for cap in campaign.caps:
             key = period_key(cap.period, now, live.cap_timezone)
-            await conn.execute(
-                insert_for(conn, t.cap_counters)
-                .values(campaign_id=campaign.id, period_key=key, leads=0, spend_cents=0)
-                .on_conflict_do_nothing()
-            )
-            conditions = [k.campaign_id == campaign.id, k.period_key == key]
-            if cap.max_leads is not None:
-                conditions.append(k.leads + 1 <= cap.max_leads)
-            if cap.max_spend_cents is not None:
-                conditions.append(k.spend_cents + price_cents <= cap.max_spend_cents)
+            counter = {"p_campaign_id": campaign.id, "p_period_key": key}
+            await conn.execute(_OPEN_CAP_COUNTER(conn), counter)
+            hold = _HOLD_CAP[(cap.max_leads is not None, cap.max_spend_cents is not None)]
             held = await conn.execute(
-                update(t.cap_counters)
-                .where(*conditions)
-                .values(leads=k.leads + 1, spend_cents=k.spend_cents + price_cents)
-                .returning(k.leads)
+                hold,
+                {
+                    **counter,
+                    "p_price": price_cents,
+                    "p_max_leads": cap.max_leads,
+                    "p_max_spend": cap.max_spend_cents,
+                },
             )
             if held.first() is None:
                 await conn.rollback()
@@ -77,12 +126,14 @@ async def reserve(
 
 
 async def release(conn: AsyncConnection, held: Reservation) -> None:
-    k = t.cap_counters.c
-    for key, leads, spend in held.counters:
+    if held.counters:
+        # One executemany (an empty list would execute once, without values).
         await conn.execute(
-            update(t.cap_counters)
-            .where(k.campaign_id == held.campaign_id, k.period_key == key)
-            .values(leads=k.leads - leads, spend_cents=k.spend_cents - spend)
+            _RELEASE_CAP,
+            [
+                {"p_campaign_id": held.campaign_id, "p_period_key": key, "p_leads": leads, "p_spend": spend}
+                for key, leads, spend in held.counters
+            ],
         )
     if held.price_cents > 0:
         await release_funds(conn, held.buyer_id, held.price_cents)
@@ -109,8 +160,7 @@ async def commit_sale(
     now: datetime,
 ) -> Sold:
     """Inside the caller's transaction: the ledger, the sale row and the lead, together."""
-    s = t.sales.c
-    earlier = await conn.scalar(select(func.count()).select_from(t.sales).where(s.lead_id == lead_id))
+    earlier = await conn.scalar(_SALES_OF_LEAD, {"lead_id": lead_id})
     payout = publisher_payout(publisher_terms, held.price_cents, grade, is_first_sale=not earlier)
     posted = await post_transaction(
         conn,
@@ -128,25 +178,21 @@ async def commit_sale(
     sale_id = new_id("sale")
     if posted.is_new:
         await conn.execute(
-            t.sales.insert().values(
-                id=sale_id,
-                lead_id=lead_id,
-                campaign_id=held.campaign_id,
-                buyer_id=held.buyer_id,
-                publisher_id=publisher_id,
-                price_cents=held.price_cents,
-                payout_cents=payout,
-                reference=reference,
-                transaction_id=posted.transaction_id,
-                sold_at=now,
-            )
+            _INSERT_SALE,
+            {
+                "id": sale_id,
+                "lead_id": lead_id,
+                "campaign_id": held.campaign_id,
+                "buyer_id": held.buyer_id,
+                "publisher_id": publisher_id,
+                "price_cents": held.price_cents,
+                "payout_cents": payout,
+                "reference": reference,
+                "transaction_id": posted.transaction_id,
+                "sold_at": now,
+            },
         )
-        lc = t.leads.c
-        await conn.execute(
-            update(t.leads)
-            .where(lc.id == lead_id)
-            .values(status="sold", payout_cents=lc.payout_cents + payout, updated_at=now)
-        )
+        await conn.execute(_MARK_SOLD, {"p_lead_id": lead_id, "p_payout": payout, "p_now": now})
     # The reservation becomes the charge: the funds are spent, no longer only held.
     if held.price_cents > 0:
         await release_funds(conn, held.buyer_id, held.price_cents)
