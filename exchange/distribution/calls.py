@@ -50,8 +50,18 @@ async def call_buyer(
     *,
     kind: Literal["ping", "post"],
     timeout_ms: int,
+    bodies: dict[Any, tuple[bytes, str]] | None = None,
 ) -> Call:
-    body, content_type = build_body(step.format, payload, step.mapping)
+    """One audited call. `bodies` shares built bodies among calls of one payload (an auction's
+    pings): campaigns with the same format and mapping receive the same bytes."""
+    if bodies is None:
+        body, content_type = build_body(step.format, payload, step.mapping)
+    else:
+        key = (step.format, tuple(step.mapping.items()) if step.mapping else None)
+        built = bodies.get(key)
+        if built is None:
+            built = bodies[key] = build_body(step.format, payload, step.mapping)
+        body, content_type = built
     headers = {"Content-Type": content_type, **step.headers}
     exchange = await client.send(step.method, step.url, headers, body, content_type, timeout_ms)
     secrets = literal_secrets(step.mapping) + [v for v in step.headers.values() if len(v) >= 4]

@@ -13,7 +13,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from buyers.campaigns import Campaign, CampaignIn
+from buyers.campaigns import Campaign, CampaignIn, HttpStep
 from exchange.storage import tables as t
 
 CATALOG_TTL_SECONDS = 2.0
@@ -23,6 +23,8 @@ class LiveCampaign(msgspec.Struct, frozen=True, kw_only=True):
     campaign: Campaign
     # Caps count in the schedule's zone, else the buyer's (CONTRACT.md).
     cap_timezone: str
+    # The delivery's HTTP steps ("ping", "post"), read once rather than for every call.
+    steps: dict[str, HttpStep] = msgspec.field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -65,6 +67,11 @@ class CampaignCatalog:
         for row in rows:
             campaign = campaign_from_row(row)
             zone = campaign.schedule.timezone if campaign.schedule else row.timezone
-            live.append(LiveCampaign(campaign=campaign, cap_timezone=zone))
+            steps = {
+                kind: msgspec.convert(campaign.delivery[kind], HttpStep)
+                for kind in ("ping", "post")
+                if campaign.delivery.get("adapter", "http") == "http" and campaign.delivery.get(kind)
+            }
+            live.append(LiveCampaign(campaign=campaign, cap_timezone=zone, steps=steps))
         self._by_vertical[vertical] = (time.monotonic(), live)
         return live

@@ -396,11 +396,12 @@ async def _price(
         return priced
     payload = ping_fields(lead.fields, lead.grade, lead.id)
     started = time.monotonic()
+    bodies: dict[Any, tuple[bytes, str]] = {}
 
     async def ping(c: Candidate) -> Call:
         step = _step(c.live, "ping")
         timeout = min(step.timeout_ms, settings.ping_timeout_ms)
-        return await call_buyer(ctx.http, step, payload, kind="ping", timeout_ms=timeout)
+        return await call_buyer(ctx.http, step, payload, kind="ping", timeout_ms=timeout, bodies=bodies)
 
     calls = await asyncio.gather(*(ping(c) for c in bidders))
     now = ctx.clock()
@@ -466,7 +467,8 @@ def _exclusive_only_if_worth_it(ranked: list[Priced], max_sales: int) -> list[Pr
 
 
 def _step(live: LiveCampaign, kind: Literal["ping", "post"]) -> HttpStep:
-    return msgspec.convert(live.campaign.delivery[kind], HttpStep)
+    step = live.steps.get(kind)
+    return step if step is not None else msgspec.convert(live.campaign.delivery[kind], HttpStep)
 
 
 async def _sell(
