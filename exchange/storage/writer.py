@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.errors import ExchangeError, Invalid
@@ -30,11 +30,15 @@ _k, _i = t.dedupe_keys.c, t.idempotency_keys.c
 _INSERT_LEADS = t.leads.insert()
 _INSERT_EVENTS = t.lead_events.insert()
 _INSERT_OUTBOX = t.outbox.insert()
+# Per (vertical, kind) and per publisher, so the primary keys' leading columns are equal
+# and the rest an IN list: SQLite scans the whole table for a row-value IN of tuples.
 _HELD_KEYS = select(_k.vertical, _k.kind, _k.value_hash, _k.lead_id, _k.seen_at).where(
-    tuple_(_k.vertical, _k.kind, _k.value_hash).in_(bindparam("keys", expanding=True))
+    _k.vertical == bindparam("vertical"),
+    _k.kind == bindparam("kind"),
+    _k.value_hash.in_(bindparam("hashes", expanding=True)),
 )
 _STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.answer).where(
-    tuple_(_i.publisher_id, _i.key).in_(bindparam("keys", expanding=True))
+    _i.publisher_id == bindparam("publisher_id"), _i.key.in_(bindparam("keys", expanding=True))
 )
 
 
@@ -294,14 +298,21 @@ class LeadWriter:
             (item.lead["vertical"], kind, value_hash) for item in items for kind, value_hash in item.dedupe
         }
         if wanted:
-            rows = await conn.execute(_HELD_KEYS, {"keys": sorted(wanted)})
-            state.held = {(r.vertical, r.kind, r.value_hash): (r.lead_id, r.seen_at) for r in rows}
+            state.held = {
+                (r.vertical, r.kind, r.value_hash): (r.lead_id, r.seen_at)
+                for r in await _held_keys(conn, wanted)
+            }
         keys = {(item.idempotency[0], item.idempotency[1]) for item in items if item.idempotency}
         if keys:
-            rows = await conn.execute(_STORED_ANSWERS, {"keys": sorted(keys)})
-            state.stored = {
-                (r.publisher_id, r.key): (r.fingerprint, msgspec.convert(r.answer, LeadAnswer)) for r in rows
-            }
+            by_publisher: dict[str, list[str]] = {}
+            for publisher_id, key in sorted(keys):
+                by_publisher.setdefault(publisher_id, []).append(key)
+            for publisher_id, named in by_publisher.items():
+                rows = await conn.execute(_STORED_ANSWERS, {"publisher_id": publisher_id, "keys": named})
+                state.stored.update(
+                    ((r.publisher_id, r.key), (r.fingerprint, msgspec.convert(r.answer, LeadAnswer)))
+                    for r in rows
+                )
 
     def _claim(self, item: LeadWrite, state: _Batch) -> tuple[str, str] | None:
         """Claim the lead's phone and e-mail keys; answer (original lead, kind) if one is taken."""
@@ -333,9 +344,21 @@ class LeadWriter:
         is left alone by the upsert and found by the check after it: the batch is redone."""
         await conn.execute(_CLAIM(conn), state.new_claims)
         ours = {(c["vertical"], c["kind"], c["value_hash"]): c["lead_id"] for c in state.new_claims}
-        rows = await conn.execute(_HELD_KEYS, {"keys": sorted(ours)})
+        rows = await _held_keys(conn, set(ours))
         if any(ours[(r.vertical, r.kind, r.value_hash)] != r.lead_id for r in rows):
             raise _Raced
+
+
+async def _held_keys(conn: AsyncConnection, keys: set[tuple[str, str, str]]) -> list[Any]:
+    """The dedupe_keys rows of `keys`, one indexed query per (vertical, kind)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for vertical, kind, value_hash in sorted(keys):
+        groups.setdefault((vertical, kind), []).append(value_hash)
+    rows: list[Any] = []
+    for (vertical, kind), hashes in groups.items():
+        found = await conn.execute(_HELD_KEYS, {"vertical": vertical, "kind": kind, "hashes": hashes})
+        rows.extend(found)
+    return rows
 
 
 def _settle(future: asyncio.Future[WriteResult], outcome: WriteResult | ExchangeError) -> None:
