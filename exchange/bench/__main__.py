@@ -1,7 +1,8 @@
 """`python -m exchange.bench`: intake leads/s of the exchange against a bare Litestar endpoint.
 
 Both servers run at once under the same ASGI server; each is loaded in turn, bare first,
-so the exchange's leftover background work cannot slow the baseline.
+so the exchange's leftover background work cannot slow the baseline. Then the exchange is
+stopped, its database seeded with stored leads, and it is loaded again: the growth figure.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import typer
 
 from exchange.bench.database import fresh_postgres, outbox_backlog, sqlite_url
 from exchange.bench.load import LoadConfig, load_in_subprocess
-from exchange.bench.report import Measured, build_report, format_table, server_figures
+from exchange.bench.report import (
+    Measured,
+    build_report,
+    format_table,
+    grown_name,
+    growth_figures,
+    server_figures,
+)
+from exchange.bench.seed import publisher_for_key, seed_leads
 from exchange.bench.servers import (
     DatabaseUrl,
     JsonOnly,
@@ -38,9 +47,16 @@ from exchange.bench.servers import (
 cli = typer.Typer(add_completion=False)
 
 
-def _measure(server: Server, api_key: str, seconds: float, warmup: float, connections: int) -> Measured:
+def _measure(
+    server: Server, api_key: str, seconds: float, warmup: float, connections: int, first_lead: int = 0
+) -> Measured:
     config = LoadConfig(
-        url=server.url, api_key=api_key, seconds=seconds, warmup=warmup, connections=connections
+        url=server.url,
+        api_key=api_key,
+        seconds=seconds,
+        warmup=warmup,
+        connections=connections,
+        first_lead=first_lead,
     )
     cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
     result = load_in_subprocess(config)
@@ -52,10 +68,24 @@ def _measure(server: Server, api_key: str, seconds: float, warmup: float, connec
     return Measured(result, 100 * used / elapsed, per_request)
 
 
+def _exchange_figures(server: Server, measured: Measured, url: str) -> dict[str, Any]:
+    figures = server_figures(measured, peak_rss_mb(server.process.pid))
+    figures["outbox_backlog"] = outbox_backlog(url)
+    figures["logged_errors"], figures["first_logged_error"] = server.logged_errors()
+    return figures
+
+
 def run_benchmark(
-    *, seconds: float, warmup: float, connections: int, database_url: str | None, quiet: bool
+    *,
+    seconds: float,
+    warmup: float,
+    connections: int,
+    database_url: str | None,
+    quiet: bool,
+    stored_leads: int = 0,
 ) -> dict[str, Any]:
-    """Start both servers on an empty database, load each in turn, stop both whatever happens."""
+    """Start both servers on an empty database, load each in turn, stop both whatever happens;
+    then, unless `stored_leads` is 0, store that many leads and load the exchange again."""
 
     def say(message: str) -> None:
         if not quiet:
@@ -86,9 +116,33 @@ def run_benchmark(
         say(f"loading exchange for {warmup} + {seconds} s ...")
         exchange_measured = _measure(exchange, api_key, seconds, warmup, connections)
 
-        exchange_figures = server_figures(exchange_measured, peak_rss_mb(exchange.process.pid))
-        exchange_figures["outbox_backlog"] = outbox_backlog(url)
-        exchange_figures["logged_errors"], exchange_figures["first_logged_error"] = exchange.logged_errors()
+        exchange_figures = _exchange_figures(exchange, exchange_measured, url)
+
+        growth = None
+        if stored_leads:
+            stop_server(exchange)
+            say(f"seeding {stored_leads:,} stored leads ...")
+            publisher_id = publisher_for_key(url, api_key)
+            seeded = seed_leads(url, stored_leads, publisher_id=publisher_id, say=say)
+            # Its own log directory: the first run's log stays readable beside it.
+            grown_dir = workdir / "grown"
+            grown_dir.mkdir()
+            grown = start_exchange(url, admin_key, grown_dir)
+            cleanup.callback(stop_server, grown)
+            wait_healthy(grown)
+            say(f"{grown.name} ({stored_leads:,} stored): pid {grown.process.pid}, {grown.url}")
+            say(f"loading exchange with {stored_leads:,} stored leads for {warmup} + {seconds} s ...")
+            # The first run's leads are stored too: go on from the next lead, or the load
+            # would post the same people again and get 409 duplicates.
+            posted = exchange_measured.load.answered + exchange_measured.load.errors
+            grown_measured = _measure(grown, api_key, seconds, warmup, connections, first_lead=posted)
+            growth = growth_figures(
+                stored_leads=stored_leads,
+                seed_seconds=seeded.seconds,
+                database_mb=seeded.database_mb,
+                empty=exchange_figures,
+                grown=_exchange_figures(grown, grown_measured, url),
+            )
         return build_report(
             bare=server_figures(bare_measured, peak_rss_mb(bare.process.pid)),
             exchange=exchange_figures,
@@ -97,6 +151,7 @@ def run_benchmark(
             connections=connections,
             database=database,
             load_before=load_before,
+            growth=growth,
         )
 
 
@@ -105,32 +160,48 @@ def bench(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured duration per server")] = 10.0,
     warmup: Annotated[float, typer.Option(min=0.0, help="uncounted load before measuring")] = 2.0,
     connections: Annotated[int, typer.Option(min=1, help="concurrent connections")] = 32,
+    stored_leads: Annotated[
+        int,
+        typer.Option(
+            min=0, help="leads stored before the exchange is loaded again, for the growth ratio; 0 skips it"
+        ),
+    ] = 1_000_000,
     database_url: DatabaseUrl = None,
     json_only: JsonOnly = False,
 ) -> None:
-    """Print intake leads/s of the exchange and of a bare endpoint, and their ratio."""
+    """Print intake leads/s of the exchange and of a bare endpoint, and their ratio; and the
+    exchange's rate with many leads stored against its rate on an empty database."""
     prepare_run(database_url)
     report = run_benchmark(
-        seconds=seconds, warmup=warmup, connections=connections, database_url=database_url, quiet=json_only
+        seconds=seconds,
+        warmup=warmup,
+        connections=connections,
+        database_url=database_url,
+        quiet=json_only,
+        stored_leads=stored_leads,
     )
     if not json_only:
         print(format_table(report))
     print(json.dumps(report))
-    failed = [name for name in ("bare", "exchange") if report[name]["errors"]]
+    servers = {"bare": report["bare"], "exchange": report["exchange"]}
+    if report["growth"] is not None:
+        servers[grown_name(report["growth"])] = report["growth"]["exchange"]
+    failed = [name for name, figures in servers.items() if figures["errors"]]
     for name in failed:
         # Errors make the rate meaningless (a 4xx is cheaper than a stored lead).
         print(
-            f"{name}: {report[name]['errors']} errors; the first: {report[name]['first_error']}",
+            f"{name}: {servers[name]['errors']} errors; the first: {servers[name]['first_error']}",
             file=sys.stderr,
         )
-    if report["exchange"]["logged_errors"]:
-        # A 2xx whose background work failed: the rate is not one the exchange can keep.
-        print(
-            f"exchange logged {report['exchange']['logged_errors']} errors; the first:\n"
-            + report["exchange"]["first_logged_error"],
-            file=sys.stderr,
-        )
-        failed.append("exchange")
+    for name, figures in servers.items():
+        if figures.get("logged_errors"):
+            # A 2xx whose background work failed: the rate is not one the exchange can keep.
+            print(
+                f"{name} logged {figures['logged_errors']} errors; the first:\n"
+                + figures["first_logged_error"],
+                file=sys.stderr,
+            )
+            failed.append(name)
     if failed:
         raise typer.Exit(1)
 

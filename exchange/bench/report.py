@@ -1,6 +1,7 @@
 """The benchmark's figures: one dictionary for machines, a table for people.
 
 The ratio exchange/bare is the figure that matters; absolute rates depend on the machine.
+The growth ratio says whether the exchange keeps its rate once its tables are big.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from exchange.bench.load import LoadResult
 
 TARGET_RATIO = 0.6
 TARGET_RSS_MB = 200.0
+TARGET_GROWTH_RATIO = 0.9
 
 
 class Measured(NamedTuple):
@@ -49,6 +51,27 @@ def _cpu_ratio(bare: dict[str, Any], exchange: dict[str, Any]) -> float | None:
     return round(bare_ms / exchange_ms, 3) if bare_ms and exchange_ms else None
 
 
+def growth_figures(
+    *,
+    stored_leads: int,
+    seed_seconds: float,
+    database_mb: float | None,
+    empty: dict[str, Any],
+    grown: dict[str, Any],
+) -> dict[str, Any]:
+    """The exchange loaded again with `stored_leads` in its database, against its empty run."""
+    empty_rate, grown_rate = empty["requests_per_second"], grown["requests_per_second"]
+    return {
+        "stored_leads": stored_leads,
+        "seed_seconds": round(seed_seconds, 1),
+        "database_mb": _round(database_mb, 1),
+        "exchange": grown,
+        # Like the main ratio: from the rounded rates, and by CPU per request beside it.
+        "ratio": round(grown_rate / empty_rate, 3) if empty_rate else None,
+        "cpu_ratio": _cpu_ratio(empty, grown),
+    }
+
+
 def build_report(
     *,
     bare: dict[str, Any],
@@ -58,6 +81,7 @@ def build_report(
     connections: int,
     database: str,
     load_before: float,
+    growth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     bare_rate, exchange_rate = bare["requests_per_second"], exchange["requests_per_second"]
     return {
@@ -83,7 +107,13 @@ def build_report(
         # The same comparison by server CPU per request: what the ratio would be if each
         # server had a core to itself, and steadier when other work shares the machine.
         "cpu_ratio": _cpu_ratio(bare, exchange),
-        "targets": {"ratio": TARGET_RATIO, "exchange_peak_rss_mb": TARGET_RSS_MB},
+        # None when the run skipped it (--stored-leads 0).
+        "growth": growth,
+        "targets": {
+            "ratio": TARGET_RATIO,
+            "exchange_peak_rss_mb": TARGET_RSS_MB,
+            "growth_ratio": TARGET_GROWTH_RATIO,
+        },
     }
 
 
@@ -91,21 +121,28 @@ def _cell(value: Any, suffix: str = "") -> str:
     return "-" if value is None else f"{value}{suffix}"
 
 
+def grown_name(growth: dict[str, Any]) -> str:
+    return f"exchange ({growth['stored_leads']:,} stored)"
+
+
 def format_table(report: dict[str, Any]) -> str:
-    s, m = report["settings"], report["machine"]
+    s, m, growth = report["settings"], report["machine"], report.get("growth")
+    rows = [("bare", report["bare"]), ("exchange", report["exchange"])]
+    if growth is not None:
+        rows.append((grown_name(growth), growth["exchange"]))
+    width = max(10, *(len(name) + 2 for name, _ in rows))
     lines = [
         f"intake benchmark: {s['seconds']} s after {s['warmup']} s warm-up, {s['connections']} connections,"
         f" {s['server']}, {s['database']}, mode={s['mode']}",
         f"machine: nproc {m['nproc']}, Python {m['python']}, load generator on the same machine,"
         f" load average before {m['load_average_before']}",
         "",
-        f"{'server':<10}{'leads/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'server':<{width}}{'leads/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'server CPU':>12}{'CPU ms/req':>12}{'client CPU':>12}{'peak RSS':>11}",
     ]
-    for name in ("bare", "exchange"):
-        row = report[name]
+    for name, row in rows:
         lines.append(
-            f"{name:<10}{row['requests_per_second']:>10.1f}"
+            f"{name:<{width}}{row['requests_per_second']:>10.1f}"
             f"{_cell(row['p50_ms']):>9}{_cell(row['p99_ms']):>9}{row['errors']:>8}"
             f"{_cell(row['server_cpu_percent'], '%'):>12}{_cell(row['server_cpu_ms_per_request']):>12}"
             f"{_cell(row['client_cpu_percent'], '%'):>12}"
@@ -120,4 +157,12 @@ def format_table(report: dict[str, Any]) -> str:
         f" (target <= {targets['exchange_peak_rss_mb']:.0f} MB);"
         f" distribution still owed at the end: {report['exchange'].get('outbox_backlog', '-')} leads",
     ]
+    if growth is not None:
+        lines += [
+            f"growth ratio {grown_name(growth)}/exchange: {_cell(growth['ratio'])}"
+            f" (target {targets['growth_ratio']}); by server CPU per request: {_cell(growth['cpu_ratio'])}",
+            f"seeding {growth['stored_leads']:,} leads took {growth['seed_seconds']} s;"
+            f" database {_cell(growth['database_mb'], ' MB')};"
+            f" distribution still owed at the end: {growth['exchange'].get('outbox_backlog', '-')} leads",
+        ]
     return "\n".join(lines)

@@ -6,7 +6,8 @@ grows with the database (seconds with a million stored leads), so intake never w
 for it once a score exists: a stale score is served while one refresh per publisher
 runs in the background. On SQLite, whose statements run on the event loop's thread
 (exchange/storage/inline.py), that refresh runs on a worker thread with a connection
-of its own, so the loop keeps answering. With `cache_seconds` 0 every lead recomputes
+of its own, so the loop keeps answering; a publisher's first score is waited for at
+most FIRST_WAIT seconds. With `cache_seconds` 0 every lead recomputes
 the score at once, in line (tests of the loop rely on that).
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +25,8 @@ from exchange.clock import Clock
 from exchange.storage.db import create_engine
 
 SCORE_DAYS = 90
+# How long intake waits for a publisher's first score before grading without it.
+FIRST_WAIT = 0.5
 Scores = dict[str | None, float | None]
 log = logging.getLogger(__name__)
 
@@ -34,15 +36,22 @@ class SourceScores:
     engine: AsyncEngine
     clock: Clock
     cache_seconds: float = 300.0
-    _cache: dict[str, tuple[float, Scores]] = field(default_factory=dict)
+    _cache: dict[str, tuple[datetime, Scores]] = field(default_factory=dict)
     _refreshing: dict[str, asyncio.Task[Scores]] = field(default_factory=dict)
 
     async def score(self, publisher_id: str, sub_id: str | None) -> float | None:
         cached = self._cache.get(publisher_id)
-        if cached is None or self.cache_seconds <= 0:
+        if self.cache_seconds <= 0:
             scores = await asyncio.shield(self._refresh(publisher_id))
+        elif cached is None:
+            # The first score of a publisher since start: a big database takes seconds to
+            # report, and intake does not wait that long; the source is unknown meanwhile.
+            try:
+                scores = await asyncio.wait_for(asyncio.shield(self._refresh(publisher_id)), FIRST_WAIT)
+            except TimeoutError:
+                return None
         else:
-            if time.monotonic() - cached[0] >= self.cache_seconds:
+            if (self.clock() - cached[0]).total_seconds() >= self.cache_seconds:
                 self._refresh(publisher_id)
             scores = cached[1]
         # A sub_id without its own record is judged by the publisher's record as a whole.
@@ -80,7 +89,7 @@ class SourceScores:
             )
         else:
             scores = await _scores_on(self.engine, publisher_id, start, now)
-        self._cache[publisher_id] = (time.monotonic(), scores)
+        self._cache[publisher_id] = (now, scores)
         return scores
 
     def forget(self) -> None:

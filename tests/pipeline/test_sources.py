@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from exchange.clock import utc_now
 from exchange.pipeline.sources import SourceScores
 from exchange.storage.db import create_engine
-from tests.conftest import Market, auto_insurance_lead
+from tests.conftest import Market, ShiftableClock, auto_insurance_lead
 from tests.distribution.buyers import FakeBuyer, serve
 
 FIXED = {"model": "fixed", "cents_by_grade": {g: 2000 for g in "ABCD"}}
 
 
-async def test_a_stale_score_is_served_while_it_is_refreshed(market: Market, database_url: str) -> None:
+async def test_a_stale_score_is_served_while_it_is_refreshed(
+    market: Market, database_url: str, clock: ShiftableClock
+) -> None:
     publisher = await market.publisher()
     buyer = await market.buyer()
     await market.fund(buyer, 1_000_000)
-    scores = SourceScores(create_engine(database_url), utc_now, cache_seconds=0.2)
+    scores = SourceScores(create_engine(database_url), clock, cache_seconds=60)
     try:
         async with serve(FakeBuyer()) as (fake,):
             await market.campaign(buyer, fake.delivery(bid=False), pricing=FIXED)
@@ -36,7 +37,7 @@ async def test_a_stale_score_is_served_while_it_is_refreshed(market: Market, dat
                 f"/v1/returns/{answer.json()['id']}/decision", json={"approve": True}, headers=market.admin
             )
         assert await scores.score(publisher.id, "s1") == first[0]  # still fresh: cached
-        await asyncio.sleep(0.25)
+        clock.advance(seconds=61)
         assert await scores.score(publisher.id, "s1") == first[0]  # stale: served, refresh started
         for _ in range(100):
             await asyncio.sleep(0.05)
