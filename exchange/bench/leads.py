@@ -18,13 +18,20 @@ CAPACITY = len(AREA_CODES) * _EXCHANGES * _LINES
 _encoder = msgspec.json.Encoder()
 
 
+def numbered_phone(n: int, area_codes: tuple[str, ...]) -> tuple[str, int, int]:
+    """The n-th distinct (area code, exchange, line) under `area_codes`: exchanges 200-999."""
+    capacity = len(area_codes) * _EXCHANGES * _LINES
+    if not 0 <= n < capacity:
+        raise ValueError(f"only {capacity} distinct numbers; got n={n}")
+    n, area = divmod(n, len(area_codes))
+    line, exchange = divmod(n, _EXCHANGES)
+    return area_codes[area], 200 + exchange, line
+
+
 def bench_phone(n: int) -> str:
     """The n-th distinct number, written as publishers do: +1 (212) 234-5678."""
-    if not 0 <= n < CAPACITY:
-        raise ValueError(f"only {CAPACITY} distinct numbers; got n={n}")
-    n, area = divmod(n, len(AREA_CODES))
-    line, exchange = divmod(n, _EXCHANGES)
-    return f"+1 ({AREA_CODES[area]}) {200 + exchange}-{line:04d}"
+    area, exchange, line = numbered_phone(n, AREA_CODES)
+    return f"+1 ({area}) {exchange}-{line:04d}"
 
 
 def bench_lead(n: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Column, Dialect, Table, event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from exchange.bench.leads import numbered_phone
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine, sqlite_path
@@ -33,9 +34,7 @@ from exchange.storage.migrate import hash_key
 # person, or it would get 409 duplicates. A test checks both sets stay apart.
 SEED_AREA_CODES: tuple[str, ...] = ("303", "503", "602", "702", "214", "512", "615", "919")
 SEED_EMAIL_DOMAINS: tuple[str, ...] = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "aol.com")
-_EXCHANGES = 800
-_LINES = 10_000
-SEED_CAPACITY = len(SEED_AREA_CODES) * _EXCHANGES * _LINES
+SEED_CAPACITY = len(SEED_AREA_CODES) * 800 * 10_000  # exchanges 200-999, lines 0000-9999
 
 CHUNK = 20_000
 
@@ -115,11 +114,8 @@ class Seeded(NamedTuple):
 
 def seed_phone(n: int) -> str:
     """The n-th seeded number in E.164, as the exchange stores a validated phone."""
-    if not 0 <= n < SEED_CAPACITY:
-        raise ValueError(f"only {SEED_CAPACITY} distinct seeded numbers; got n={n}")
-    n, area = divmod(n, len(SEED_AREA_CODES))
-    line, exchange = divmod(n, _EXCHANGES)
-    return f"+1{SEED_AREA_CODES[area]}{200 + exchange}{line:04d}"
+    area, exchange, line = numbered_phone(n, SEED_AREA_CODES)
+    return f"+1{area}{exchange}{line:04d}"
 
 
 def seed_email(n: int) -> str:
