@@ -129,12 +129,21 @@ class LeadWriter:
         *,
         max_batch: int = 256,
         on_commit: Callable[[], None] | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._queue: asyncio.Queue[tuple[LeadWrite, asyncio.Future[WriteResult]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # Group commits in flight at once. SQLite has one connection and one writer: one.
+        # On PostgreSQL each transaction waits on round trips and its commit's flush, and the
+        # event loop serves requests meanwhile; a few in flight keep the server busy. Keys
+        # two batches both claim are settled by the race check (the later batch is redone).
+        if concurrency is None:
+            concurrency = 1 if engine.dialect.name == "sqlite" else 4
+        self._slots = asyncio.Semaphore(concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
         # Transactions committed and leads carried: their ratio is the group-commit gain.
         self.commits = 0
         self.written = 0
@@ -164,14 +173,26 @@ class LeadWriter:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            # A free slot first: while every slot is busy, requests gather into the next batch.
+            await self._slots.acquire()
+            try:
+                batch = [await self._queue.get()]
+            except BaseException:
+                self._slots.release()
+                raise
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                await self._commit(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            task = asyncio.create_task(self._commit_in_slot(batch))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _commit_in_slot(self, batch: list[tuple[LeadWrite, asyncio.Future[WriteResult]]]) -> None:
+        try:
+            await self._commit(batch)
+        finally:
+            self._slots.release()
+            for _ in batch:
+                self._queue.task_done()
 
     async def _commit(self, batch: list[tuple[LeadWrite, asyncio.Future[WriteResult]]]) -> None:
         try:
@@ -342,7 +363,9 @@ class LeadWriter:
     async def _write_claims(self, conn: AsyncConnection, state: _Batch) -> None:
         """One upsert for every claim of the batch; a key another process claimed meanwhile
         is left alone by the upsert and found by the check after it: the batch is redone."""
-        await conn.execute(_CLAIM(conn), state.new_claims)
+        # In key order, so concurrent batches lock the same keys in the same order.
+        claims = sorted(state.new_claims, key=lambda c: (c["vertical"], c["kind"], c["value_hash"]))
+        await conn.execute(_CLAIM(conn), claims)
         ours = {(c["vertical"], c["kind"], c["value_hash"]): c["lead_id"] for c in state.new_claims}
         rows = await _held_keys(conn, set(ours))
         if any(ours[(r.vertical, r.kind, r.value_hash)] != r.lead_id for r in rows):

@@ -109,3 +109,23 @@ async def test_a_failing_item_does_not_sink_its_batch(database_url: str) -> None
     assert isinstance(results[10], Exception)
     assert (await _counts(engine))[0] == 10
     await engine.dispose()
+
+
+async def test_batches_in_flight_together_still_accept_each_person_once(database_url: str) -> None:
+    """Several group commits at once (PostgreSQL's default): a key two batches both claim
+    goes to one lead; the other batch is redone and finds the duplicate."""
+    engine = create_engine(database_url)
+    writer = LeadWriter(engine, max_batch=3, concurrency=4)
+    writer.start()
+    try:
+        results = await asyncio.gather(*(writer.write(_write(f"p{i % 10}")) for i in range(40)))
+    finally:
+        await writer.stop()
+    by_phone: dict[str, list[str]] = {}
+    for i, result in enumerate(results):
+        by_phone.setdefault(f"p{i % 10}", []).append(result.answer.status)
+    assert all(sorted(s) == ["accepted"] + ["duplicate"] * 3 for s in by_phone.values()), by_phone
+    leads, _, outbox = await _counts(engine)
+    assert (leads, outbox) == (40, 10)
+    assert writer.commits > 10  # many small batches, several of them in flight together
+    await engine.dispose()
