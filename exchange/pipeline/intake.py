@@ -197,7 +197,13 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         write.answer = LeadAnswer(lead_id=lead_id, status="accepted", grade=graded.grade)
         write.status_code = 201 if posted.mode == "sync" else 202
 
-    if posted.mode == "async" or idempotency is not None or source.payout is None:
+    offer_ahead = (
+        posted.mode == "sync"
+        and write.answer.status == "accepted"
+        and idempotency is None
+        and source.payout is not None
+    )
+    if not offer_ahead:
         result = await services.writer.write(write)
         if result.replayed or result.answer.status != "accepted" or posted.mode == "async":
             return result

@@ -263,3 +263,12 @@ async def test_a_sync_duplicate_is_pinged_while_it_commits_but_never_posted(mark
     lead_view = (await market.client.get(f"/v1/leads/{duplicate_id}", headers=market.admin)).json()
     assert lead_view["status"] == "duplicate"
     assert lead_view["sales"] == []
+
+
+async def test_a_rejected_sync_lead_is_never_offered(market: Market) -> None:
+    publisher = await market.publisher()
+    async with serve(FakeBuyer(bid=20.0)) as fakes:
+        await market.campaign(await funded(market, "B"), fakes[0].delivery())
+        answer = await market.post_lead(publisher, auto_insurance_lead(email="not-an-email", phone=""))
+    assert answer.status_code == 422, answer.text
+    assert (len(fakes[0].pings), len(fakes[0].posts)) == (0, 0)
