@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.errors import ExchangeError, Invalid
@@ -36,6 +36,10 @@ _HELD_KEYS = select(_k.vertical, _k.kind, _k.value_hash, _k.lead_id, _k.seen_at)
     _k.vertical == bindparam("vertical"),
     _k.kind == bindparam("kind"),
     _k.value_hash.in_(bindparam("hashes", expanding=True)),
+)
+# PostgreSQL plans a row-value IN on the primary key as index look-ups: one round trip.
+_HELD_KEYS_AT_ONCE = select(_k.vertical, _k.kind, _k.value_hash, _k.lead_id, _k.seen_at).where(
+    tuple_(_k.vertical, _k.kind, _k.value_hash).in_(bindparam("keys", expanding=True))
 )
 _STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.answer).where(
     _i.publisher_id == bindparam("publisher_id"), _i.key.in_(bindparam("keys", expanding=True))
@@ -373,7 +377,9 @@ class LeadWriter:
 
 
 async def _held_keys(conn: AsyncConnection, keys: set[tuple[str, str, str]]) -> list[Any]:
-    """The dedupe_keys rows of `keys`, one indexed query per (vertical, kind)."""
+    """The dedupe_keys rows of `keys`: on SQLite one indexed query per (vertical, kind)."""
+    if conn.dialect.name == "postgresql":
+        return list(await conn.execute(_HELD_KEYS_AT_ONCE, {"keys": sorted(keys)}))
     groups: dict[tuple[str, str], list[str]] = {}
     for vertical, kind, value_hash in sorted(keys):
         groups.setdefault((vertical, kind), []).append(value_hash)
