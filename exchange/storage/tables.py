@@ -60,12 +60,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        # A lead's rows and events share one `now`: the last value's text is kept.
+        last: list[tuple[datetime, str]] = []
+
         def to_text(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            kept = last[0] if last else None
+            if kept is not None and kept[0] is value:
+                return kept[1]
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[:] = [(value, text)]
+            return text
 
         return to_text
 
