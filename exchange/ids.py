@@ -9,13 +9,20 @@ import os
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+# Two characters per 10 bits: 13 look-ups spell the 130 bits (the top two always zero).
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+_SHIFTS = range(120, -1, -10)
 
 
 def new_id(prefix: str, now_ns: int | None = None) -> str:
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return f"{prefix}_{''.join(reversed(chars))}"
+    return prefix + "_" + "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+
+
+def id_time_ms(identifier: str) -> int:
+    """The creation time (Unix ms) an id carries in its first ten characters."""
+    value = 0
+    for char in identifier.rpartition("_")[2][:10]:
+        value = value * 32 + _ALPHABET.index(char)
+    return value
