@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exchange.bench.servers import runs_that_failed
 from exchange.bench.summary import format_summary, summarize
 
 
@@ -49,3 +50,13 @@ def test_a_skipped_growth_run_is_not_judged() -> None:
     figures = summarize(*_reports(growth=None))
     assert figures["growth"]["measured"] is None and figures["growth"]["met"] is None
     assert "not measured" in format_summary(figures)
+
+
+def test_a_run_with_errors_unsold_auctions_or_logged_tracebacks_fails() -> None:
+    runs = {
+        "clean": {"errors": 0, "first_error": None, "logged_errors": 0},
+        "refused": {"errors": 2, "first_error": "HTTP 422"},
+        "unsold": {"errors": 0, "not_sold": 1, "first_error": "status 'unsold'"},
+        "logged": {"logged_errors": 1, "first_logged_error": "Traceback ..."},
+    }
+    assert runs_that_failed(runs) == ["refused", "unsold", "logged"]

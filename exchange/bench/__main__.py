@@ -38,6 +38,7 @@ from exchange.bench.servers import (
     create_publisher,
     peak_rss_mb,
     prepare_run,
+    runs_that_failed,
     start_bare,
     start_exchange,
     stop_server,
@@ -155,6 +156,14 @@ def run_benchmark(
         )
 
 
+def intake_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each loaded server's figures by name, as `runs_that_failed` reads them."""
+    runs = {"bare": report["bare"], "exchange": report["exchange"]}
+    if report["growth"] is not None:
+        runs[grown_name(report["growth"])] = report["growth"]["exchange"]
+    return runs
+
+
 @cli.command()
 def bench(
     seconds: Annotated[float, typer.Option(min=0.1, help="measured duration per server")] = 10.0,
@@ -183,26 +192,7 @@ def bench(
     if not json_only:
         print(format_table(report))
     print(json.dumps(report))
-    servers = {"bare": report["bare"], "exchange": report["exchange"]}
-    if report["growth"] is not None:
-        servers[grown_name(report["growth"])] = report["growth"]["exchange"]
-    failed = [name for name, figures in servers.items() if figures["errors"]]
-    for name in failed:
-        # Errors make the rate meaningless (a 4xx is cheaper than a stored lead).
-        print(
-            f"{name}: {servers[name]['errors']} errors; the first: {servers[name]['first_error']}",
-            file=sys.stderr,
-        )
-    for name, figures in servers.items():
-        if figures.get("logged_errors"):
-            # A 2xx whose background work failed: the rate is not one the exchange can keep.
-            print(
-                f"{name} logged {figures['logged_errors']} errors; the first:\n"
-                + figures["first_logged_error"],
-                file=sys.stderr,
-            )
-            failed.append(name)
-    if failed:
+    if runs_that_failed(intake_runs(report)):
         raise typer.Exit(1)
 
 

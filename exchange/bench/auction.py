@@ -44,6 +44,7 @@ from exchange.bench.servers import (
     create_publisher,
     peak_rss_mb,
     prepare_run,
+    runs_that_failed,
     start_exchange,
     stop,
     stop_server,
@@ -409,23 +410,18 @@ def bench(
     if not json_only:
         print(format_table(report))
     print(json.dumps(report))
-    failed = False
-    for name in ("light", "saturation", "baseline"):
-        row = report[name]
-        problems = row["errors"] + row.get("not_sold", 0)
-        if problems:
-            # A refused lead or an unsold auction is cheaper than a sale: the rate would flatter.
-            print(f"{name}: {problems} errors; the first: {row['first_error']}", file=sys.stderr)
-            failed = True
-    if report["exchange_logged_errors"]:
-        print(
-            f"exchange logged {report['exchange_logged_errors']} errors; the first:\n"
-            + report["exchange_first_logged_error"],
-            file=sys.stderr,
-        )
-        failed = True
-    if failed:
+    if runs_that_failed(auction_runs(report)):
         raise typer.Exit(1)
+
+
+def auction_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each load's figures by name, and the exchange's log, as `runs_that_failed` reads them."""
+    runs = {name: report[name] for name in ("light", "saturation", "baseline")}
+    runs["exchange"] = {
+        "logged_errors": report["exchange_logged_errors"],
+        "first_logged_error": report["exchange_first_logged_error"],
+    }
+    return runs
 
 
 def _load_main() -> None:

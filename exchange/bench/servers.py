@@ -189,3 +189,24 @@ def prepare_run(database_url: str | None) -> None:
         raise typer.BadParameter(
             "only PostgreSQL URLs; SQLite always runs on a fresh file", param_hint="--database-url"
         )
+
+
+def runs_that_failed(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """The runs whose figures cannot stand, each reported on stderr with its first problem.
+
+    A non-2xx answer or an unsold auction is cheaper than a stored lead or a sale, so the rate
+    would flatter; a traceback in the server's log is work that failed behind a 2xx.
+    """
+    failed = []
+    for name, run in runs.items():
+        problems = run.get("errors", 0) + run.get("not_sold", 0)
+        if problems:
+            print(f"{name}: {problems} errors; the first: {run['first_error']}", file=sys.stderr)
+            failed.append(name)
+        if run.get("logged_errors"):
+            print(
+                f"{name} logged {run['logged_errors']} errors; the first:\n{run['first_logged_error']}",
+                file=sys.stderr,
+            )
+            failed.append(name)
+    return failed

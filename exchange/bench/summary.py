@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from exchange.bench.__main__ import run_benchmark
-from exchange.bench.auction import run_auction_benchmark
-from exchange.bench.servers import DatabaseUrl, prepare_run
+from exchange.bench.__main__ import intake_runs, run_benchmark
+from exchange.bench.auction import auction_runs, run_auction_benchmark
+from exchange.bench.servers import DatabaseUrl, prepare_run, runs_that_failed
 
 cli = typer.Typer(add_completion=False)
 
@@ -134,6 +134,10 @@ def summary(
     figures = summarize(intake, auction)
     print(format_summary(figures))
     print(json.dumps({"summary": figures, "intake": intake, "auction": auction}))
+    runs = {f"intake {n}": r for n, r in intake_runs(intake).items()}
+    runs.update({f"auction {n}": r for n, r in auction_runs(auction).items()})
+    if runs_that_failed(runs):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":
