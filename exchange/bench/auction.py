@@ -6,8 +6,6 @@ auctions against them, and the exchange's outbound client alone against the same
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import os
 import platform
@@ -21,7 +19,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import aiohttp
 import msgspec
 import typer
 
@@ -30,12 +27,10 @@ from exchange.bench.bidders import (
     Bidders,
     RawConfig,
     raw_rate_in_subprocess,
-    run_loop,
     start_bidders,
 )
 from exchange.bench.database import fresh_postgres, sqlite_url
-from exchange.bench.leads import bench_body
-from exchange.bench.load import LoadConfig, percentile, run_child
+from exchange.bench.load import LoadConfig, LoadResult, load_in_subprocess
 from exchange.bench.servers import (
     DatabaseUrl,
     JsonOnly,
@@ -62,88 +57,6 @@ FUNDS_CENTS = 10**11
 SATURATION_FIRST_LEAD = 10_000_000
 
 cli = typer.Typer(add_completion=False)
-
-
-# --- the lead load: sync auctions, in a process of its own -------------------------------------
-
-
-class LeadLoadResult(msgspec.Struct, frozen=True, kw_only=True):
-    sold: int  # `sold` answers completed inside the measured window
-    answered: int  # 2xx answers over the whole load, warm-up included
-    seconds: float
-    errors: int  # non-2xx answers and failed requests, warm-up included
-    not_sold: int  # 2xx answers whose status was not `sold`, warm-up included
-    first_error: str | None
-    latencies_ms: list[float]  # of the window's sold answers, ascending
-    client_cpu_percent: float
-
-
-async def _lead_load(config: LoadConfig) -> LeadLoadResult:
-    url = config.url + "/v1/leads?vertical=auto_insurance"
-    headers = {"Authorization": f"Bearer {config.api_key}", "Content-Type": "application/json"}
-    numbers = itertools.count(config.first_lead)
-    latencies: list[float] = []
-    counts = {"answered": 0, "errors": 0, "not_sold": 0}
-    first_error: list[str] = []
-    begun = time.perf_counter()
-    start, end = begun + config.warmup, begun + config.warmup + config.seconds
-
-    def fail(kind: str, what: str) -> None:
-        counts[kind] += 1
-        if not first_error:
-            first_error.append(what)
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while time.perf_counter() < end:
-            body = bench_body(next(numbers))
-            sent = time.perf_counter()
-            try:
-                async with session.post(url, data=body, headers=headers) as answer:
-                    payload = await answer.read()
-                    status = answer.status
-            except (aiohttp.ClientError, TimeoutError) as problem:
-                fail("errors", f"request failed: {problem!r}")
-                continue
-            done = time.perf_counter()
-            if not 200 <= status < 300:
-                fail("errors", f"HTTP {status}: {payload[:2000].decode(errors='replace')}")
-                continue
-            counts["answered"] += 1
-            lead_status = json.loads(payload).get("status")
-            if lead_status != "sold":
-                fail("not_sold", f"HTTP {status}, status {lead_status!r}: {payload[:2000].decode()}")
-            elif start <= done <= end:
-                latencies.append((done - sent) * 1000)
-
-    connector = aiohttp.TCPConnector(limit=config.connections)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        workers = [asyncio.create_task(worker(session)) for _ in range(config.connections)]
-        await asyncio.sleep(max(0.0, start - time.perf_counter()))
-        cpu_start = time.process_time()
-        await asyncio.sleep(max(0.0, end - time.perf_counter()))
-        cpu_used = time.process_time() - cpu_start
-        # Auctions still running at the end are not counted; let them finish quietly.
-        await asyncio.gather(*workers)
-    return LeadLoadResult(
-        sold=len(latencies),
-        answered=counts["answered"],
-        seconds=config.seconds,
-        errors=counts["errors"],
-        not_sold=counts["not_sold"],
-        first_error=first_error[0] if first_error else None,
-        latencies_ms=sorted(latencies),
-        client_cpu_percent=100 * cpu_used / config.seconds if config.seconds > 0 else 0.0,
-    )
-
-
-def _lead_load_in_subprocess(config: LoadConfig) -> LeadLoadResult:
-    return run_child(
-        ["exchange.bench.auction", "_load"],
-        config,
-        LeadLoadResult,
-        config.warmup + config.seconds,
-        "the lead load",
-    )
 
 
 # --- the marketplace, made over the API as an operator would ----------------------------------
@@ -221,18 +134,22 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _load_figures(result: LeadLoadResult) -> dict[str, Any]:
-    ordered = result.latencies_ms
+def _load_figures(result: LoadResult) -> dict[str, Any]:
     return {
-        "auctions": result.sold,
-        "auctions_per_second": round(result.sold / result.seconds, 1) if result.seconds > 0 else 0.0,
-        "p50_ms": _round(percentile(ordered, 50)),
-        "p99_ms": _round(percentile(ordered, 99)),
+        "auctions": result.requests,
+        "auctions_per_second": round(result.rate, 1),
+        "p50_ms": _round(result.p50_ms),
+        "p99_ms": _round(result.p99_ms),
         "errors": result.errors,
-        "not_sold": result.not_sold,
+        "not_sold": result.unexpected,
         "first_error": result.first_error,
         "client_cpu_percent": round(result.client_cpu_percent, 1),
     }
+
+
+def _auctions(config: LoadConfig) -> LoadResult:
+    """Sync leads, each of which must come back sold, from the load generator's process."""
+    return load_in_subprocess(msgspec.structs.replace(config, mode="sync", expect="sold"))
 
 
 def run_auction_benchmark(
@@ -275,12 +192,12 @@ def run_auction_benchmark(
             RawConfig(urls=bidders.urls, seconds=seconds, warmup=warmup, connections=connections)
         )
         say(f"light load: 1 connection for {warmup} + {light_seconds} s ...")
-        light = _lead_load_in_subprocess(
+        light = _auctions(
             LoadConfig(url=exchange.url, api_key=api_key, seconds=light_seconds, warmup=warmup, connections=1)
         )
         say(f"saturation: {connections} connections for {warmup} + {seconds} s ...")
         cpu_before, started = cpu_seconds(exchange.process.pid), time.monotonic()
-        saturated = _lead_load_in_subprocess(
+        saturated = _auctions(
             LoadConfig(
                 url=exchange.url,
                 api_key=api_key,
@@ -296,15 +213,17 @@ def run_auction_benchmark(
 
     light_figures = _load_figures(light)
     # What the exchange adds to the bidders' own time: the answer time less the bid delay.
-    overhead = [max(0.0, ms - bid_delay_ms) for ms in light.latencies_ms]
-    light_figures["overhead_p50_ms"] = _round(percentile(overhead, 50))
-    light_figures["overhead_p99_ms"] = _round(percentile(overhead, 99))
+    # (A percentile of the answer times less the delay is the percentile of the overheads.)
+    for q in ("p50", "p99"):
+        answer_ms = light_figures[f"{q}_ms"]
+        overhead = None if answer_ms is None else max(0.0, answer_ms - bid_delay_ms)
+        light_figures[f"overhead_{q}_ms"] = _round(overhead)
 
     saturation_figures = _load_figures(saturated)
     if cpu_before is not None and cpu_after is not None:
         used = cpu_after - cpu_before
         saturation_figures["exchange_cpu_percent"] = round(100 * used / elapsed, 1)
-        sold_total = saturated.answered - saturated.not_sold
+        sold_total = saturated.answered - saturated.unexpected
         saturation_figures["exchange_cpu_ms_per_auction"] = (
             round(1000 * used / sold_total, 2) if sold_total else None
         )
@@ -424,15 +343,5 @@ def auction_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return runs
 
 
-def _load_main() -> None:
-    config = msgspec.json.decode(sys.stdin.buffer.read(), type=LoadConfig)
-    result = run_loop(lambda: _lead_load(config))
-    sys.stdout.buffer.write(msgspec.json.encode(result))
-
-
 if __name__ == "__main__":
-    # The lead load's child process re-enters here; people use the typer command.
-    if sys.argv[1:2] == ["_load"]:
-        _load_main()
-    else:
-        cli()
+    cli()

@@ -12,7 +12,7 @@ import math
 import subprocess
 import sys
 import time
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import aiohttp
 import msgspec
@@ -28,6 +28,10 @@ class LoadConfig(msgspec.Struct, frozen=True, kw_only=True):
     warmup: float
     connections: int
     first_lead: int = 0
+    mode: Literal["sync", "async"] = "async"
+    # The lead status every 2xx answer must carry (the auction benchmark wants "sold");
+    # an answer without it counts in `unexpected`, and only expected answers are timed.
+    expect: str | None = None
 
 
 class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +40,7 @@ class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
     errors: int  # non-2xx answers and failed requests, warm-up included
     first_error: str | None
+    unexpected: int = 0  # 2xx answers without the expected status, warm-up included
     p50_ms: float | None
     p99_ms: float | None
     # CPU the generator itself used during the window, as a share of one core: near 100
@@ -60,10 +65,14 @@ class _Tally:
         self.latencies: list[float] = []
         self.answered = 0
         self.errors = 0
+        self.unexpected = 0
         self.first_error: str | None = None
 
-    def fail(self, what: str) -> None:
-        self.errors += 1
+    def fail(self, what: str, *, unexpected: bool = False) -> None:
+        if unexpected:
+            self.unexpected += 1
+        else:
+            self.errors += 1
         if self.first_error is None:
             self.first_error = what
 
@@ -75,7 +84,7 @@ async def _worker(
     window: tuple[float, float],
     tally: _Tally,
 ) -> None:
-    url = config.url + "/v1/leads?vertical=auto_insurance&mode=async"
+    url = f"{config.url}/v1/leads?vertical=auto_insurance&mode={config.mode}"
     headers = {"Authorization": f"Bearer {config.api_key}", "Content-Type": "application/json"}
     start, end = window
     while time.perf_counter() < end:
@@ -91,10 +100,16 @@ async def _worker(
         done = time.perf_counter()
         if not 200 <= status < 300:
             tally.fail(f"HTTP {status}: {payload[:2000].decode(errors='replace')}")
-        else:
-            tally.answered += 1
-            if start <= done <= end:
-                tally.latencies.append(done - sent)
+            continue
+        tally.answered += 1
+        if config.expect is not None:
+            lead_status = msgspec.json.decode(payload).get("status")
+            if lead_status != config.expect:
+                text = payload[:2000].decode(errors="replace")
+                tally.fail(f"HTTP {status}, status {lead_status!r}: {text}", unexpected=True)
+                continue
+        if start <= done <= end:
+            tally.latencies.append(done - sent)
 
 
 async def run_load(config: LoadConfig) -> LoadResult:
@@ -123,6 +138,7 @@ async def run_load(config: LoadConfig) -> LoadResult:
         seconds=config.seconds,
         errors=tally.errors,
         first_error=tally.first_error,
+        unexpected=tally.unexpected,
         p50_ms=None if p50 is None else p50 * 1000,
         p99_ms=None if p99 is None else p99 * 1000,
         client_cpu_percent=100 * cpu_used / config.seconds if config.seconds > 0 else 0.0,
