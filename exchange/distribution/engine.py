@@ -45,7 +45,7 @@ Mode = Literal["sync", "async"]
 # Built once (exchange/storage/statements.py): every distributed lead runs these.
 _lc, _p, _o, _i = t.leads.c, t.publishers.c, t.outbox.c, t.idempotency_keys.c
 _NOW = bindparam("now", type_=t.UTCDateTime())
-_LOAD_LEADS = (
+_LOAD_LEAD = (
     select(
         _lc.id,
         _lc.vertical,
@@ -58,17 +58,17 @@ _LOAD_LEADS = (
         _p.payout,
     )
     .join(t.publishers, _p.id == _lc.publisher_id)
-    .where(_lc.id.in_(bindparam("ids", expanding=True)))
+    .where(_lc.id == bindparam("id"))
 )
-# A lead still accepted becomes unsold (many at once, by expanding `ids`).
+# A lead still accepted becomes unsold.
 _MARK_UNSOLD = (
     update(t.leads)
-    .where(_lc.id.in_(bindparam("ids", expanding=True)), _lc.status == "accepted")
+    .where(_lc.id == bindparam("lid"), _lc.status == "accepted")
     .values(status="unsold", updated_at=_NOW)
 )
 _OUTBOX_DONE = (
     update(t.outbox)
-    .where(_o.lead_id.in_(bindparam("ids", expanding=True)), _o.job == "distribute", _o.done_at.is_(None))
+    .where(_o.lead_id == bindparam("lid"), _o.job == "distribute", _o.done_at.is_(None))
     .values(done_at=_NOW, locked_until=None)
 )
 # A sync request stored its idempotent answer as 201 before it knew the outcome.
@@ -164,26 +164,21 @@ class _Trail:
 
 
 async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
-    return (await load_leads(engine, [lead_id])).get(lead_id)
-
-
-async def load_leads(engine: AsyncEngine, lead_ids: list[str]) -> dict[str, LeadForSale]:
     async with engine.connect() as conn:
-        rows = (await conn.execute(_LOAD_LEADS, {"ids": lead_ids})).all()
-    return {
-        row.id: LeadForSale(
-            id=row.id,
-            vertical=row.vertical,
-            status=row.status,
-            grade=row.grade,
-            fields=row.fields,
-            consent=row.consent,
-            payout_cents=row.payout_cents,
-            publisher_id=row.publisher_id,
-            publisher_terms=row.payout,
-        )
-        for row in rows
-    }
+        row = (await conn.execute(_LOAD_LEAD, {"id": lead_id})).first()
+    if row is None:
+        return None
+    return LeadForSale(
+        id=row.id,
+        vertical=row.vertical,
+        status=row.status,
+        grade=row.grade,
+        fields=row.fields,
+        consent=row.consent,
+        payout_cents=row.payout_cents,
+        publisher_id=row.publisher_id,
+        publisher_terms=row.payout,
+    )
 
 
 async def unwanted_by_all(
@@ -200,7 +195,7 @@ async def unwanted_by_all(
 
 
 def unsold_events(lead_id: str, excluded: dict[str, str], now: datetime) -> list[dict[str, Any]]:
-    """The trail of a lead that no campaign can take, as distribution records it."""
+    """The trail of a lead that no campaign can take, settled at intake."""
     return [
         {
             "lead_id": lead_id,
@@ -210,44 +205,6 @@ def unsold_events(lead_id: str, excluded: dict[str, str], now: datetime) -> list
         },
         {"lead_id": lead_id, "kind": "unsold", "at": now, "data": {"reason": "no_eligible_campaign"}},
     ]
-
-
-async def settle_unwanted(ctx: DistributionContext, lead_ids: list[str]) -> list[str]:
-    """Settle together, as unsold, the leads no campaign can take (one transaction for all);
-    answer the ids left for `distribute`: leads some campaign may want, and any oddity."""
-    leads = await load_leads(ctx.engine, lead_ids)
-    now = ctx.clock()
-    rest: list[str] = []
-    unwanted: list[tuple[LeadForSale, dict[str, str]]] = []
-    for lead_id in lead_ids:
-        lead = leads.get(lead_id)
-        if lead is None or lead.status != "accepted":
-            rest.append(lead_id)
-            continue
-        vertical = await ctx.verticals.get(lead.vertical)
-        floors = vertical.distribution.floor_cents_by_grade if vertical else {}
-        excluded = await unwanted_by_all(ctx.catalog, lead.vertical, floors, lead.fields, lead.grade, now)
-        if excluded is None:
-            rest.append(lead_id)
-        else:
-            unwanted.append((lead, excluded))
-    if not unwanted:
-        return rest
-    ids = [lead.id for lead, _ in unwanted]
-    events = [event for lead, excluded in unwanted for event in unsold_events(lead.id, excluded, now)]
-    answers = [
-        {
-            "lid": lead.id,
-            "stored": msgspec.to_builtins(LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)),
-        }
-        for lead, _ in unwanted
-    ]
-    async with ctx.engine.begin() as conn:
-        await conn.execute(_MARK_UNSOLD, {"ids": ids, "now": now})
-        await conn.execute(_INSERT_EVENTS, events)
-        await conn.execute(_OUTBOX_DONE, {"ids": ids, "now": now})
-        await conn.execute(_STORE_OUTCOME, answers)
-    return rest
 
 
 @dataclass(frozen=True)
@@ -271,7 +228,7 @@ async def distribute(
     if lead.status != "accepted":
         # Distributed already (a retried job): the recorded outcome stands; the work is done.
         async with ctx.engine.begin() as conn:
-            await conn.execute(_OUTBOX_DONE, {"ids": [lead.id], "now": ctx.clock()})
+            await conn.execute(_OUTBOX_DONE, {"lid": lead.id, "now": ctx.clock()})
         return LeadAnswer(
             lead_id=lead.id, status=lead.status, grade=lead.grade, payout_cents=lead.payout_cents
         )
@@ -330,9 +287,9 @@ async def _record_outcome(
 ) -> None:
     """The end of a lead's distribution: its status, its trail, its outbox row, its stored answer."""
     if answer.status == "unsold":
-        await conn.execute(_MARK_UNSOLD, {"ids": [lead.id], "now": now})
+        await conn.execute(_MARK_UNSOLD, {"lid": lead.id, "now": now})
     await trail.flush(conn)
-    await conn.execute(_OUTBOX_DONE, {"ids": [lead.id], "now": now})
+    await conn.execute(_OUTBOX_DONE, {"lid": lead.id, "now": now})
     await conn.execute(_STORE_OUTCOME, {"lid": lead.id, "stored": msgspec.to_builtins(answer)})
 
 

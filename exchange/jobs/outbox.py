@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Integer, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.distribution.engine import settle_unwanted
 from exchange.jobs.distribute import JobContext, distribute
 from exchange.storage import tables as t
 from exchange.storage.statements import per_dialect
@@ -25,9 +24,6 @@ log = logging.getLogger(__name__)
 
 Job = Callable[..., Awaitable[Any]]
 JOBS: dict[str, Job] = {"distribute": distribute}
-# Batch forms: given many rows' leads, settle what can be settled together (outbox rows
-# included) and answer the leads left for the one-by-one job.
-BATCHES: dict[str, Callable[..., Awaitable[list[str]]]] = {"distribute": settle_unwanted}
 # Jobs that mark their own outbox row done in the transaction that records their outcome,
 # sparing a second write transaction per row; they answer None when they did not.
 SELF_COMPLETING = frozenset({"distribute"})
@@ -101,15 +97,10 @@ class OutboxRunner:
             except Exception:
                 log.exception("claiming outbox work failed")
                 claimed = []
-            by_job: dict[str, list[Any]] = {}
             for row in claimed:
-                by_job.setdefault(row.job, []).append(row)
-            for job, rows in by_job.items():
-                work = self._run_batch(job, rows) if job in BATCHES and len(rows) > 1 else None
-                for coroutine in [work] if work else [self._run_one(row) for row in rows]:
-                    task = asyncio.create_task(coroutine)
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
+                task = asyncio.create_task(self._run_one(row))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
             if claimed and len(self._running) < self._concurrency:
                 continue
             self._wake.clear()
@@ -125,15 +116,6 @@ class OutboxRunner:
         async with self._engine.begin() as conn:
             result = await conn.execute(_CLAIM(conn), {"now": now, "until": now + self.lease, "limit": limit})
             return list(result.all())
-
-    async def _run_batch(self, job: str, rows: list[Any]) -> None:
-        """Let the job settle what it can of the rows together; run the rest one by one."""
-        try:
-            rest = set(await BATCHES[job](self._ctx, [row.lead_id for row in rows]))
-        except Exception:
-            log.exception("batch of %d %s jobs failed; running them one by one", len(rows), job)
-            rest = {row.lead_id for row in rows}
-        await asyncio.gather(*(self._run_one(row) for row in rows if row.lead_id in rest))
 
     async def _run_one(self, row: Any) -> None:
         async with self._limit:
