@@ -35,7 +35,9 @@ def serve(
         # The demo buyer answers on this same loopback server.
         settings = msgspec.structs.replace(settings, demo=True, allow_private_destinations=True)
         typer.echo(asyncio.run(seed_demo(settings, port)))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        create_app(settings, settle_heap=True), host=host, port=port, log_level=log_level, access_log=False
+    )
 
 
 @cli.command()

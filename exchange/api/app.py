@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,8 @@ from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import LeadWriter
 
 VERSION = "0.1.0"
+# The collector's generation thresholds once start-up is frozen (Python's are 700, 10, 10).
+GC_THRESHOLDS = (10_000, 20, 20)
 
 
 async def start_services(settings: Settings, clock: Clock = utc_now) -> Services:
@@ -89,13 +92,19 @@ async def stop_services(services: Services) -> None:
     await services.engine.dispose()
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock = utc_now, settle_heap: bool = False
+) -> Litestar:
+    """The API. `settle_heap` (the server's own process, never tests that build many apps in
+    one process) exempts what start-up built from garbage collection: see settle_heap_after_start."""
     settings = settings or load_settings()
     holder: dict[str, Services] = {}
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         holder["services"] = await start_services(settings, clock)
+        if settle_heap:
+            settle_heap_after_start()
         try:
             yield
         finally:
@@ -151,6 +160,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> L
             security=[{"bearer": []}],
         ),
     )
+
+
+def settle_heap_after_start() -> None:
+    """Exempt the start-up heap (modules, the zip table, caches) from the cyclic collector.
+
+    A full collection walks every tracked object: with the ≈110 000 objects start-up leaves
+    it took ≈30 ms, a stall of every request in flight, once every few thousand leads. Frozen,
+    those objects are never walked again; a larger first generation makes the young
+    collections that free each request's cycles rarer (see docs/performance.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def openapi_document() -> str:
