@@ -85,7 +85,7 @@ class HttpClient:
         self,
         *,
         allow_private: bool,
-        limit: int = 512,
+        limit: int = 2048,
         limit_per_host: int = 128,
         ttl_dns_cache: int = 60,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
@@ -116,6 +116,8 @@ class HttpClient:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 headers={"User-Agent": USER_AGENT},
+                # No timer of aiohttp's own: `send` bounds each request, connecting included.
+                timeout=aiohttp.ClientTimeout(),
             )
         return self._session
 
@@ -174,7 +176,6 @@ class HttpClient:
                     params=params or None,
                     data=body or None,
                     headers=request_headers,
-                    timeout=aiohttp.ClientTimeout(total=seconds),
                     allow_redirects=False,
                 ) as response:
                     answer, over = await _read_capped(response.content, self._max_answer_bytes)
