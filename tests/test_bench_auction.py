@@ -46,6 +46,11 @@ def test_auction_benchmark_runs_end_to_end_and_reports_json() -> None:
     for field in ("p50_ms", "p99_ms", "overhead_p50_ms", "overhead_p99_ms"):
         assert isinstance(light[field], int | float), field
     assert light["overhead_p99_ms"] == report["overhead_p99_ms"]
+    # The bare client's fan-out is the floor under the exchange's light-load answer.
+    floor_p50, floor_p99 = light["bare_fanout_overhead_p50_ms"], light["bare_fanout_overhead_p99_ms"]
+    assert isinstance(floor_p50, int | float) and isinstance(floor_p99, int | float)
+    assert 0 <= floor_p50 <= floor_p99
+    assert light["bare_fanout_errors"] == 0, light["bare_fanout_first_error"]
     # Every answer was a sale, and no request failed anywhere.
     for row in (light, saturation, baseline):
         assert row["errors"] == 0, row["first_error"]

@@ -30,7 +30,7 @@ from exchange.bench.bidders import (
     start_bidders,
 )
 from exchange.bench.database import fresh_postgres, sqlite_url
-from exchange.bench.load import LoadConfig, LoadResult, load_in_subprocess
+from exchange.bench.load import LoadConfig, LoadResult, load_in_subprocess, percentile
 from exchange.bench.servers import (
     DatabaseUrl,
     JsonOnly,
@@ -191,6 +191,10 @@ def run_auction_benchmark(
         raw = raw_rate_in_subprocess(
             RawConfig(urls=bidders.urls, seconds=seconds, warmup=warmup, connections=connections)
         )
+        say(f"bare fan-out: one auction's requests at a time for {warmup} + {light_seconds} s ...")
+        fanout = raw_rate_in_subprocess(
+            RawConfig(urls=bidders.urls, seconds=light_seconds, warmup=warmup, connections=1, mode="fanout")
+        )
         say(f"light load: 1 connection for {warmup} + {light_seconds} s ...")
         light = _auctions(
             LoadConfig(url=exchange.url, api_key=api_key, seconds=light_seconds, warmup=warmup, connections=1)
@@ -218,6 +222,16 @@ def run_auction_benchmark(
         answer_ms = light_figures[f"{q}_ms"]
         overhead = None if answer_ms is None else max(0.0, answer_ms - bid_delay_ms)
         light_figures[f"overhead_{q}_ms"] = _round(overhead)
+
+    # The same measure of the bare client's fan-out: what bidders and client alone take.
+    ordered = sorted(fanout.fanout_seconds)
+    for q in (50, 99):
+        took = percentile(ordered, q)
+        light_figures[f"bare_fanout_overhead_p{q}_ms"] = (
+            None if took is None else _round(max(0.0, took * 1000 - bid_delay_ms))
+        )
+    light_figures["bare_fanout_errors"] = fanout.errors
+    light_figures["bare_fanout_first_error"] = fanout.first_error
 
     saturation_figures = _load_figures(saturated)
     if cpu_before is not None and cpu_after is not None:
@@ -294,6 +308,9 @@ def format_table(report: dict[str, Any]) -> str:
             f"light-load overhead over the bid delay: p50 {_cell(light['overhead_p50_ms'])} ms,"
             f" p99 {_cell(light['overhead_p99_ms'])} ms"
             f" (target <= {report['targets']['overhead_p99_ms']} ms)",
+            f"  bare fan-out (the client alone: 20 pings at once, then a post):"
+            f" p50 {_cell(light['bare_fanout_overhead_p50_ms'])} ms,"
+            f" p99 {_cell(light['bare_fanout_overhead_p99_ms'])} ms",
             f"raw outbound client: {base['requests_per_second']} requests/s"
             f" ({base['errors']} errors, client CPU {base['client_cpu_percent']}%);"
             f" / {base['requests_per_auction']} = ceiling {base['ceiling_auctions_per_second']} auctions/s",
@@ -336,6 +353,10 @@ def bench(
 def auction_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each load's figures by name, and the exchange's log, as `runs_that_failed` reads them."""
     runs = {name: report[name] for name in ("light", "saturation", "baseline")}
+    runs["bare fan-out"] = {
+        "errors": report["light"]["bare_fanout_errors"],
+        "first_error": report["light"]["bare_fanout_first_error"],
+    }
     runs["exchange"] = {
         "logged_errors": report["exchange_logged_errors"],
         "first_logged_error": report["exchange_first_logged_error"],

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
@@ -131,6 +131,10 @@ class RawConfig(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
     warmup: float
     connections: int
+    # "rate": `connections` workers send to the zero-delay path as fast as they can.
+    # "fanout": one auction's requests at a time, as a light load asks them of the exchange:
+    # a ping to every bidder's delayed path at once, then a post to one of them.
+    mode: Literal["rate", "fanout"] = "rate"
 
 
 class RawResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,6 +143,8 @@ class RawResult(msgspec.Struct, frozen=True, kw_only=True):
     errors: int
     first_error: str | None
     client_cpu_percent: float
+    # In "fanout" mode: the time of each whole fan-out (pings, then the post), in seconds.
+    fanout_seconds: list[float] = msgspec.field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -184,6 +190,49 @@ async def _raw_load(config: RawConfig) -> RawResult:
     )
 
 
+async def _fanout_load(config: RawConfig) -> RawResult:
+    """An auction's 20 pings and one post from the bare client, one auction at a time: the
+    least time the exchange's light load could take, bidders and client alone."""
+    client = HttpClient(allow_private=True)
+    headers = {"Content-Type": "application/json"}
+    times: list[float] = []
+    errors = 0
+    first_error: str | None = None
+    begun = time.perf_counter()
+    start, end = begun + config.warmup, begun + config.warmup + config.seconds
+    cpu_start: float | None = None
+
+    async def call(url: str) -> None:
+        nonlocal errors, first_error
+        answer = await client.send("POST", url, headers, SAMPLE_PING, "application/json", 2000)
+        if answer.error is not None or answer.status is None or not 200 <= answer.status < 300:
+            errors += 1
+            first_error = first_error or f"{answer.status} {answer.error}"
+
+    try:
+        for winner in itertools.cycle(config.urls):
+            sent = time.perf_counter()
+            if sent >= end:
+                break
+            if cpu_start is None and sent >= start:
+                cpu_start = time.process_time()
+            await asyncio.gather(*(call(url + "/ping") for url in config.urls))
+            await call(winner + "/post")
+            if sent >= start:
+                times.append(time.perf_counter() - sent)
+        cpu_used = time.process_time() - (cpu_start or time.process_time())
+    finally:
+        await client.close()
+    return RawResult(
+        requests=len(times) * (len(config.urls) + 1),
+        seconds=config.seconds,
+        errors=errors,
+        first_error=first_error,
+        client_cpu_percent=100 * cpu_used / config.seconds if config.seconds > 0 else 0.0,
+        fanout_seconds=times,
+    )
+
+
 def raw_rate_in_subprocess(config: RawConfig) -> RawResult:
     """The raw client in a process of its own, as the exchange is."""
     process = subprocess.Popen(
@@ -217,7 +266,8 @@ def _main() -> None:
         run_loop(lambda: _serve(count, delay_ms))
     elif role == "raw":
         config = msgspec.json.decode(sys.stdin.buffer.read(), type=RawConfig)
-        result = run_loop(lambda: _raw_load(config))
+        load = _fanout_load if config.mode == "fanout" else _raw_load
+        result = run_loop(lambda: load(config))
         sys.stdout.buffer.write(msgspec.json.encode(result))
     else:
         sys.exit("usage: python -m exchange.bench.bidders serve COUNT DELAY_MS | raw < config.json")
