@@ -7,10 +7,10 @@ rows → the group-commit writer (dedupe and idempotency decided there, in order
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any, Literal
 
 import msgspec
@@ -203,16 +203,13 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         and idempotency is None
         and source.payout is not None
     )
+    ahead: Ahead | None = None
     if not offer_ahead:
         result = await services.writer.write(write)
         if result.replayed or result.answer.status != "accepted" or posted.mode == "async":
             return result
-        ahead = None
-        stored: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        stored.set_result(result)
     else:
         # The auction's pings go out while the lead commits (a replay cannot be, without a key).
-        stored = asyncio.ensure_future(services.writer.write(write))
         ahead = Ahead(
             lead=LeadForSale(
                 id=lead_id,
@@ -225,18 +222,20 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
                 publisher_id=source.publisher_id,
                 publisher_terms=source.payout,
             ),
-            stored=stored,
+            write=partial(services.writer.write, write),
         )
     try:
         answer = await distribute(services.jobs, lead_id, mode="sync", ahead=ahead)
     except Exception:
-        result = await stored  # a lead that could not be stored answers with that error
+        if ahead is not None:
+            result = await ahead.stored()  # a lead that could not be stored answers with that error
         if result.replayed or result.answer.status != "accepted":
             return result
         # Stored and owed: the outbox runner distributes it when the lease runs out.
         log.exception("sync distribution of %s failed; left to the outbox", lead_id)
         return WriteResult(status_code=202, answer=result.answer)
-    result = await stored
+    if ahead is not None:
+        result = await ahead.stored()
     if answer is None or result.replayed or result.answer.status != "accepted":
         return result
     return WriteResult(status_code=201, answer=answer)
