@@ -40,7 +40,8 @@ from exchange.jobs.outbox import OutboxRunner
 from exchange.pipeline.sources import SourceScores
 from exchange.pipeline.validate import zip_states
 from exchange.settings import Settings, load_settings
-from exchange.storage.db import create_engine
+from exchange.storage.checkpoint import WalCheckpointer
+from exchange.storage.db import create_engine, sqlite_path
 from exchange.storage.migrate import seed, upgrade
 from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import LeadWriter
@@ -55,7 +56,11 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     await asyncio.to_thread(upgrade, settings.database_url)
     # The zip table takes a second to build: pay it at start, not on the first lead.
     await asyncio.to_thread(zip_states)
-    engine = create_engine(settings.database_url)
+    path = sqlite_path(settings.database_url)
+    checkpointer = WalCheckpointer(path) if path is not None else None
+    engine = create_engine(settings.database_url, checkpoints=checkpointer is None)
+    if checkpointer is not None:
+        checkpointer.start()
     await seed(engine, admin_key=settings.admin_key)
     verticals = VerticalCache(engine)
     await verticals.reload()
@@ -82,6 +87,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         verticals=verticals,
         metrics=Metrics(),
         sources=SourceScores(engine, clock, settings.source_score_seconds),
+        checkpointer=checkpointer,
     )
 
 
@@ -90,6 +96,8 @@ async def stop_services(services: Services) -> None:
     await services.runner.stop()
     await services.jobs.http.close()
     await services.engine.dispose()
+    if services.checkpointer is not None:
+        await asyncio.to_thread(services.checkpointer.stop)
 
 
 def create_app(

@@ -15,6 +15,7 @@ from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
 from exchange.pipeline.sources import SourceScores
 from exchange.settings import Settings
+from exchange.storage.checkpoint import WalCheckpointer
 from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import LeadWriter
 
@@ -74,6 +75,8 @@ class Services:
     metrics: Metrics
     sources: SourceScores
     principals: KeyCache = field(default_factory=KeyCache)
+    # On a SQLite file: checkpoints its WAL off the event loop (storage/checkpoint.py).
+    checkpointer: WalCheckpointer | None = None
 
 
 ServicesDep = NamedDependency[Services]

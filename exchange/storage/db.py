@@ -42,7 +42,9 @@ def engine_url(url: str) -> URL:
     return parsed
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, checkpoints: bool = True) -> AsyncEngine:
+    """The engine for `url`. `checkpoints=False` (a SQLite file whose WAL a WalCheckpointer
+    keeps, storage/checkpoint.py) stops SQLite checkpointing inside this engine's commits."""
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     engine = create_async_engine(engine_url(url), **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if not checkpoints:
+            event.listen(engine.sync_engine, "connect", _no_autocheckpoint)
     return engine
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
