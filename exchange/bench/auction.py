@@ -324,7 +324,9 @@ def format_table(report: dict[str, Any]) -> str:
 
 @cli.command()
 def bench(
-    light_seconds: Annotated[float, typer.Option(min=0.1, help="measured one-connection load")] = 10.0,
+    light_seconds: Annotated[
+        float, typer.Option(min=0.1, help="measured one-connection load (~500 answers for the p99)")
+    ] = 30.0,
     seconds: Annotated[float, typer.Option(min=0.1, help="measured saturation and baseline")] = 10.0,
     warmup: Annotated[float, typer.Option(min=0.0, help="uncounted load before each measure")] = 2.0,
     connections: Annotated[int, typer.Option(min=1, help="concurrent connections at saturation")] = 32,

@@ -213,9 +213,7 @@ class Ahead:
     reserved, posted or sold until `stored()` answers that the lead is committed as accepted.
 
     The commit starts once the pings are on the wire (or at the first `stored()` call, if
-    that comes sooner): on SQLite it is the event loop's own work (storage/inline.py), and
-    started any earlier it would run before the pings are sent, adding its time to the
-    auction's instead of hiding behind the bidders'.
+    that comes sooner): see `_sent`.
     """
 
     def __init__(self, lead: LeadForSale, write: Callable[[], Awaitable[WriteResult]]) -> None:
@@ -229,11 +227,19 @@ class Ahead:
             self._stored = asyncio.ensure_future(self._write())
         return self._stored
 
-    def store_after_pings(self) -> None:
-        """Start the commit two turns of the event loop from now: after the ping tasks' first
-        steps, which write each request's head, and aiohttp's tasks that write the bodies."""
-        loop = asyncio.get_running_loop()
-        loop.call_soon(loop.call_soon, self.stored)
+
+async def _sent() -> None:
+    """Two turns of the event loop, after which the requests started just before are on the
+    wire: the first turn runs each request's task until it has written its head, the second
+    aiohttp's task that writes the body (started lazily before Python 3.12).
+
+    Work done after this hides behind the buyers' answer time; done before, it would delay
+    the requests themselves, and on SQLite a transaction is the event loop's own work
+    (storage/inline.py). Only the timing depends on it: a request not yet sent by then is
+    sent a little later, nothing else.
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 async def distribute(
@@ -383,7 +389,8 @@ async def _price(
 
     pings = [asyncio.ensure_future(ping(c)) for c in bidders]
     if ahead is not None:
-        ahead.store_after_pings()
+        await _sent()
+        ahead.stored()
     calls = await asyncio.gather(*pings)
     now = ctx.clock()
     for c, call in zip(bidders, calls, strict=True):
