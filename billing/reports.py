@@ -122,3 +122,53 @@ def source_score(row: SourceRow) -> float | None:
     penalty = min(0.5, max(0.0, row.return_rate - 0.05) * 2.5)
     bonus = min(0.5, row.dispositions.get("sold", 0) / row.sales * 2.5)
     return round(min(1.0, max(0.0, 0.5 - penalty + bonus)), 3)
+
+
+async def source_scores(
+    conn: AsyncConnection, *, start: datetime, end: datetime, publisher_id: str
+) -> dict[str | None, float | None]:
+    """Each of the publisher's sub_ids' `source_score` for leads received in [start, end).
+
+    The score needs only what buyers sent back: sales, approved returns and closed sales
+    (dispositions `sold`). Each is read from its own table by publisher, joined to its lead
+    for the window and the sub_id, so the time taken follows the publisher's sales, not its
+    leads (source_report counts every lead too: seconds with a million in the window).
+    A lead is sold after it is received, so its sales are among those since `start`.
+    """
+    lc, s, r, d = t.leads.c, t.sales.c, t.returns.c, t.dispositions.c
+    window = [lc.received_at >= start, lc.received_at < end]
+    rows: dict[str | None, SourceRow] = {}
+
+    def row(sub_id: str | None) -> SourceRow:
+        return rows.setdefault(sub_id, SourceRow(publisher_id=publisher_id, sub_id=sub_id))
+
+    sales = await conn.execute(
+        select(lc.sub_id, func.count(s.id))
+        .select_from(t.sales)
+        .join(t.leads, lc.id == s.lead_id)
+        .where(s.publisher_id == publisher_id, s.sold_at >= start, *window)
+        .group_by(lc.sub_id)
+    )
+    for sub_id, count in sales:
+        row(sub_id).sales = int(count)
+    returned = await conn.execute(
+        select(lc.sub_id, func.count(r.id))
+        .select_from(t.returns)
+        .join(t.leads, lc.id == r.lead_id)
+        .where(r.publisher_id == publisher_id, r.status == "approved", *window)
+        .group_by(lc.sub_id)
+    )
+    for sub_id, count in returned:
+        row(sub_id).returns = int(count)
+    closed = await conn.execute(
+        select(lc.sub_id, func.count(distinct(d.lead_id)))
+        .select_from(t.dispositions)
+        .join(t.leads, lc.id == d.lead_id)
+        .where(d.publisher_id == publisher_id, d.status == "sold", *window)
+        .group_by(lc.sub_id)
+    )
+    for sub_id, count in closed:
+        row(sub_id).dispositions["sold"] = int(count)
+    for target in rows.values():
+        target.return_rate = _ratio(target.returns, target.sales)
+    return {sub_id: source_score(target) for sub_id, target in rows.items()}

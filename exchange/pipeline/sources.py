@@ -1,10 +1,10 @@
 """The closed loop: each source's score from returns and dispositions, fed to the grader.
 
 Scores are recomputed from the last SCORE_DAYS of leads and cached per process for
-`cache_seconds`. The report reads every lead of the publisher in that window, which
-grows with the database (seconds with a million stored leads), so intake never waits
-for it once a score exists: a stale score is served while one refresh per publisher
-runs in the background. On SQLite, whose statements run on the event loop's thread
+`cache_seconds`. The computation (billing/reports.source_scores) reads the publisher's
+sales, returns and dispositions in that window, which grow with its business, so intake
+never waits for it once a score exists: a stale score is served while one refresh per
+publisher runs in the background. On SQLite, whose statements run on the event loop's thread
 (exchange/storage/inline.py), that refresh runs on a worker thread with a connection
 of its own, so the loop keeps answering; a publisher's first score is waited for at
 most FIRST_WAIT seconds. With `cache_seconds` 0 every lead recomputes
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.reports import source_report, source_score
+from billing.reports import source_scores
 from exchange.clock import Clock
 from exchange.storage.db import create_engine
 
@@ -98,8 +98,7 @@ class SourceScores:
 
 async def _scores_on(engine: AsyncEngine, publisher_id: str, start: datetime, end: datetime) -> Scores:
     async with engine.connect() as conn:
-        rows = await source_report(conn, start=start, end=end, publisher_id=publisher_id)
-    return {row.sub_id: source_score(row) for row in rows}
+        return await source_scores(conn, start=start, end=end, publisher_id=publisher_id)
 
 
 async def _scores(url: str, publisher_id: str, start: datetime, end: datetime) -> Scores:

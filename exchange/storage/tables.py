@@ -275,7 +275,11 @@ class SaleRow(Base):
     """A lead sold to a campaign: one row per (lead, campaign), as the ledger's natural key."""
 
     __tablename__ = "sales"
-    __table_args__ = (Index("uq_sales_lead_campaign", "lead_id", "campaign_id", unique=True),)
+    __table_args__ = (
+        Index("uq_sales_lead_campaign", "lead_id", "campaign_id", unique=True),
+        # A source's recent sales, for its score (billing/reports.source_scores).
+        Index("ix_sales_publisher_id_sold_at", "publisher_id", "sold_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     lead_id: Mapped[str] = mapped_column(String(32))
@@ -374,7 +378,10 @@ class ReturnRow(Base):
     """A buyer's claim that a sold lead was bad; one per sale (the ledger's natural key)."""
 
     __tablename__ = "returns"
-    __table_args__ = (Index("ix_returns_status_created_at", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_returns_status_created_at", "status", "created_at"),
+        Index("ix_returns_publisher_id_status", "publisher_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     sale_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -396,6 +403,7 @@ class DispositionRow(Base):
     """What became of a lead at a buyer: contacted, quoted, sold (with revenue), dead…"""
 
     __tablename__ = "dispositions"
+    __table_args__ = (Index("ix_dispositions_publisher_id_status", "publisher_id", "status"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     lead_id: Mapped[str] = mapped_column(String(32), index=True)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from billing.reports import source_report, source_score, source_scores
+from exchange.settings import Settings
+from exchange.storage.db import create_engine
 from tests.conftest import Market, auto_insurance_lead
 from tests.distribution.buyers import FakeBuyer, serve
 
@@ -80,3 +85,61 @@ async def test_a_source_with_many_returns_grades_lower_next_time(market: Market)
     ]
     assert "source:unknown" in first
     assert "ABCD".index(after["grade"]) > "ABCD".index(before["grade"])
+
+
+async def test_scores_from_the_sales_side_agree_with_the_whole_report(
+    market: Market, settings: Settings
+) -> None:
+    """billing.reports.source_scores reads only sales, returns and dispositions; what it
+    scores must be what the full source report scores, sub_id by sub_id."""
+    publisher, other = await market.publisher(), await market.publisher()
+    buyer = await market.buyer()
+    await market.fund(buyer, 10_000_000)
+    sold: dict[str, list[str]] = {"a": [], "b": [], "c": []}
+    async with serve(FakeBuyer()) as (fake,):
+        await market.campaign(buyer, fake.delivery(bid=False), pricing=FIXED)
+        for sub_id, count in (("a", 12), ("b", 10), ("c", 3)):
+            for _ in range(count):
+                answer = await market.post_lead(publisher, auto_insurance_lead(sub_id=sub_id))
+                sold[sub_id].append(answer.json()["lead_id"])
+        foreign = (await market.post_lead(other, auto_insurance_lead(sub_id="a"))).json()["lead_id"]
+
+    async def give_back(lead_id: str, approve: bool | None) -> None:
+        answer = await market.client.post(
+            f"/v1/leads/{lead_id}/returns", json={"reason": "fraud"}, headers=buyer.auth
+        )
+        assert answer.status_code == 201, answer.text
+        if approve is not None:
+            decided = await market.client.post(
+                f"/v1/returns/{answer.json()['id']}/decision", json={"approve": approve}, headers=market.admin
+            )
+            assert decided.status_code == 200, decided.text
+
+    async def dispose(lead_id: str, status: str) -> None:
+        answer = await market.client.post(
+            f"/v1/leads/{lead_id}/dispositions", json={"status": status}, headers=buyer.auth
+        )
+        assert answer.status_code == 201, answer.text
+
+    for lead_id in sold["a"][:3]:
+        await give_back(lead_id, approve=True)
+    await give_back(sold["a"][3], approve=False)  # rejected: not a return
+    await give_back(sold["a"][4], approve=None)  # pending: not yet
+    await give_back(foreign, approve=True)  # another publisher's
+    for lead_id in sold["b"][:4]:
+        await dispose(lead_id, "sold")
+    await dispose(sold["b"][4], "contacted")
+    await dispose(foreign, "sold")
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            now = datetime.now(UTC) + timedelta(days=1)
+            start = now - timedelta(days=90)
+            report = await source_report(conn, start=start, end=now, publisher_id=publisher.id)
+            scores = await source_scores(conn, start=start, end=now, publisher_id=publisher.id)
+    finally:
+        await engine.dispose()
+    assert scores == {row.sub_id: source_score(row) for row in report}
+    assert scores["a"] is not None and scores["b"] is not None and scores["c"] is None
+    assert scores["a"] < 0.5 < scores["b"]  # returns pull down, closed sales lift
