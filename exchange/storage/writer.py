@@ -47,7 +47,11 @@ _STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.answer).whe
 
 
 def _claim_statement(dialect: str) -> Any:
-    """Claim a dedupe key: insert it, or take it over from a lead outside the window."""
+    """Claim dedupe keys: insert each, or take it over from a lead outside the window;
+    answer the keys this statement claimed (a key held by a lead inside the window is not).
+
+    Executed with one row per key, as one multi-row INSERT … RETURNING; the window's start,
+    outside the VALUES, is one value for the statement (the batch's latest)."""
     statement = dialect_insert(dialect, t.dedupe_keys).values(
         vertical=bindparam("vertical"),
         kind=bindparam("kind"),
@@ -59,7 +63,7 @@ def _claim_statement(dialect: str) -> Any:
         index_elements=[_k.vertical, _k.kind, _k.value_hash],
         set_={"lead_id": statement.excluded.lead_id, "seen_at": statement.excluded.seen_at},
         where=_k.seen_at < bindparam("window_start", type_=t.UTCDateTime()),
-    )
+    ).returning(_k.vertical, _k.kind, _k.value_hash)
 
 
 def _idempotency_statement(dialect: str) -> Any:
@@ -365,14 +369,17 @@ class LeadWriter:
         return None
 
     async def _write_claims(self, conn: AsyncConnection, state: _Batch) -> None:
-        """One upsert for every claim of the batch; a key another process claimed meanwhile
-        is left alone by the upsert and found by the check after it: the batch is redone."""
+        """One upsert for every claim of the batch. A key another process claimed meanwhile
+        is left alone by the upsert and missing from what it returns: the batch is redone."""
         # In key order, so concurrent batches lock the same keys in the same order.
         claims = sorted(state.new_claims, key=lambda c: (c["vertical"], c["kind"], c["value_hash"]))
-        await conn.execute(_CLAIM(conn), claims)
-        ours = {(c["vertical"], c["kind"], c["value_hash"]): c["lead_id"] for c in state.new_claims}
-        rows = await _held_keys(conn, set(ours))
-        if any(ours[(r.vertical, r.kind, r.value_hash)] != r.lead_id for r in rows):
+        # Taking over a key whose claim is older than the latest window start of the batch
+        # is right for every lead in it: they were received within moments of each other,
+        # and a competing claim is as recent as the batch itself.
+        window_start = max(c["window_start"] for c in claims)
+        rows = [{**c, "window_start": window_start} for c in claims]
+        claimed = await conn.execute(_CLAIM(conn), rows)
+        if len(claimed.all()) != len(rows):
             raise _Raced
 
 
