@@ -152,6 +152,12 @@ class LeadWriter:
             concurrency = 1 if engine.dialect.name == "sqlite" else 4
         self._slots = asyncio.Semaphore(concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
+        # On PostgreSQL each slot keeps its connection from one group commit to the next: a
+        # checkout pings the server first (pool_pre_ping), a round trip per transaction. A
+        # kept connection that fails is given back and the next checkout pings a new one.
+        # (SQLite's one connection is everybody's: it goes back to the pool every time.)
+        self._keep_connections = engine.dialect.name != "sqlite"
+        self._kept: list[AsyncConnection] = []
         # Transactions committed and leads carried: their ratio is the group-commit gain.
         self.commits = 0
         self.written = 0
@@ -171,6 +177,8 @@ class LeadWriter:
         except asyncio.CancelledError:
             pass
         self._task = None
+        while self._kept:
+            await self._kept.pop().close()
 
     async def write(self, item: LeadWrite) -> WriteResult:
         if self._task is None:
@@ -231,8 +239,9 @@ class LeadWriter:
     async def _transaction(self, items: list[LeadWrite]) -> list[WriteResult | ExchangeError]:
         for attempt in range(2):
             state = _Batch()
+            conn = self._kept.pop() if self._kept else await self._engine.connect()
             try:
-                async with self._engine.begin() as conn:
+                async with conn.begin():
                     await self._read_batch(conn, items, state)
                     outcomes = [await self._apply(conn, item, state) for item in items]
                     if state.new_claims:
@@ -243,10 +252,16 @@ class LeadWriter:
                         await conn.execute(_INSERT_EVENTS, state.events)
                     if state.outbox:
                         await conn.execute(_INSERT_OUTBOX, state.outbox)
-                return outcomes
-            except _Raced:
-                if attempt:
-                    raise
+            except BaseException as exc:
+                await conn.close()
+                if isinstance(exc, _Raced) and not attempt:
+                    continue
+                raise
+            if self._keep_connections and self._task is not None:
+                self._kept.append(conn)
+            else:
+                await conn.close()
+            return outcomes
         raise AssertionError("unreachable")
 
     async def _apply(

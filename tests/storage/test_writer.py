@@ -6,7 +6,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -128,4 +129,35 @@ async def test_batches_in_flight_together_still_accept_each_person_once(database
     leads, _, outbox = await _counts(engine)
     assert (leads, outbox) == (40, 10)
     assert writer.commits > 10  # many small batches, several of them in flight together
+    await engine.dispose()
+
+
+async def test_a_kept_connection_that_died_is_replaced_and_the_lead_still_written(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL the writer keeps its connections between group commits; when the server
+    ends one (a restart, an idle timeout), the next write still commits, on a new one."""
+    engine = create_engine(postgres_url)
+    writer = LeadWriter(engine)
+    writer.start()
+    try:
+        first = await writer.write(_write(new_id("kept")))
+        async with engine.connect() as conn:
+            ended = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert ended >= 1  # the writer's kept connection among them
+        second = await writer.write(_write(new_id("kept")))
+    finally:
+        await writer.stop()
+    assert (first.answer.status, second.answer.status) == ("accepted", "accepted")
+    ids = [first.answer.lead_id, second.answer.lead_id]
+    async with engine.connect() as conn:
+        stored = await conn.scalar(select(func.count()).select_from(t.leads).where(t.leads.c.id.in_(ids)))
+    assert stored == 2
+    # It was the kept connection the second write found dead, and the fallback wrote it.
+    assert "group commit of 1 leads failed" in caplog.text
     await engine.dispose()
