@@ -59,8 +59,6 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     path = sqlite_path(settings.database_url)
     checkpointer = WalCheckpointer(path) if path is not None else None
     engine = create_engine(settings.database_url, checkpoints=checkpointer is None)
-    if checkpointer is not None:
-        checkpointer.start()
     await seed(engine, admin_key=settings.admin_key)
     verticals = VerticalCache(engine)
     await verticals.reload()
@@ -77,6 +75,8 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
     writer.start()
     runner.start()
+    if checkpointer is not None:
+        checkpointer.start()
     return Services(
         settings=settings,
         engine=engine,
