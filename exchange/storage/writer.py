@@ -388,9 +388,9 @@ class LeadWriter:
         is left alone by the upsert and missing from what it returns: the batch is redone."""
         # In key order, so concurrent batches lock the same keys in the same order.
         claims = sorted(state.new_claims, key=lambda c: (c["vertical"], c["kind"], c["value_hash"]))
-        # Taking over a key whose claim is older than the latest window start of the batch
-        # is right for every lead in it: they were received within moments of each other,
-        # and a competing claim is as recent as the batch itself.
+        # One window start for the statement, the batch's latest: every key claimed here was
+        # read as free or as older than its own lead's window start, which is no later. So
+        # the upsert passes over a key only if another process claimed it since the read.
         window_start = max(c["window_start"] for c in claims)
         rows = [{**c, "window_start": window_start} for c in claims]
         claimed = await conn.execute(_CLAIM(conn), rows)
