@@ -109,13 +109,16 @@ def create_app(
     holder: dict[str, Services] = {}
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
         holder["services"] = await start_services(settings, clock)
+        # The intake route's fast path (api/leads.intake_fast_path) finds them here.
+        app.state.services = holder["services"]
         if settle_heap:
             settle_heap_after_start()
         try:
             yield
         finally:
+            app.state.services = None
             await stop_services(holder.pop("services"))
 
     def provide_services() -> Services:

@@ -32,8 +32,15 @@ def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = Non
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
+def error_body(exc: ExchangeError) -> ErrorBody:
+    return ErrorBody(code=exc.code, message=exc.message, errors=exc.errors)
+
+
+INTERNAL_ERROR = ErrorBody(code="internal_error", message="internal error; it has been logged")
+
+
 def exchange_error(_: Request, exc: ExchangeError) -> Response[ErrorBody]:
-    return _response(exc.status_code, ErrorBody(code=exc.code, message=exc.message, errors=exc.errors))
+    return _response(exc.status_code, error_body(exc))
 
 
 def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody]:
@@ -62,7 +69,7 @@ def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
 
 def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _response(500, ErrorBody(code="internal_error", message="internal error; it has been logged"))
+    return _response(500, INTERNAL_ERROR)
 
 
 EXCEPTION_HANDLERS = {
