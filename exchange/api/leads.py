@@ -215,8 +215,9 @@ def intake_fast_path(app: ASGIApp) -> ASGIApp:
     seen within the key cache's second, at most `vertical` and `mode` (`sync` or `async`)
     in the query, a declared body within the size limit, a JSON answer. Anything else,
     first requests and every mistake in them included, goes on to the Litestar handler
-    above, which documents the route and is the reference: both call `_take_lead`, and
-    errors raised by intake are answered in the same body (api/errors.py).
+    (`LeadController.post_lead`), which documents the route and is the reference: both
+    call `_take_lead`, and errors raised by intake are answered in the same body
+    (api/errors.py).
     """
 
     async def fast(scope: Scope, receive: Receive, send: Send) -> None:
