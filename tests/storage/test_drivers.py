@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
@@ -59,3 +59,24 @@ async def test_the_default_url_runs_on_the_loop_and_aiosqlite_stays_available(tm
     assert (inline.dialect.driver, threaded.dialect.driver) == ("inline", "aiosqlite")
     await inline.dispose()
     await threaded.dispose()
+
+
+async def test_an_idle_postgresql_connection_the_server_closed_is_replaced_at_checkout(
+    postgres_url: str,
+) -> None:
+    """Pooled connections are pinged only after sitting idle; a dead one is then replaced,
+    and the caller never sees it."""
+    engine = create_engine(postgres_url, idle_ping_seconds=0.2)
+    killer = create_engine(postgres_url)
+    try:
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT pg_backend_pid()"))
+        async with killer.connect() as other:  # the server ends the pooled session
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.sleep(0.3)  # idle past the threshold: the next checkout pings
+        async with engine.connect() as conn:
+            second = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert second != first
+    finally:
+        await engine.dispose()
+        await killer.dispose()
