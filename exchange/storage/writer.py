@@ -152,9 +152,9 @@ class LeadWriter:
             concurrency = 1 if engine.dialect.name == "sqlite" else 4
         self._slots = asyncio.Semaphore(concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
-        # On PostgreSQL each slot keeps its connection from one group commit to the next: a
-        # checkout pings the server first (pool_pre_ping), a round trip per transaction. A
-        # kept connection that fails is given back and the next checkout pings a new one.
+        # On PostgreSQL each slot keeps its connection from one group commit to the next,
+        # sparing the pool's checkout and return (and a ping after idling, db.py) per
+        # transaction. A kept connection that fails is given back; the next is checked out.
         # (SQLite's one connection is everybody's: it goes back to the pool every time.)
         self._keep_connections = engine.dialect.name != "sqlite"
         self._kept: list[AsyncConnection] = []
