@@ -389,8 +389,10 @@ async def _price(
 
     pings = [asyncio.ensure_future(ping(c)) for c in bidders]
     if ahead is not None:
-        await _sent()
-        ahead.stored()
+        try:
+            await _sent()
+        finally:  # a request cancelled meanwhile still stores what it began to offer
+            ahead.stored()
     calls = await asyncio.gather(*pings)
     now = ctx.clock()
     for c, call in zip(bidders, calls, strict=True):
