@@ -47,12 +47,19 @@ def new_api_key() -> str:
     return "lx_" + secrets.token_urlsafe(30)
 
 
-async def provide_principal(request: Request, services: ServicesDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def key_digest(authorization: str) -> str | None:
+    """The stored hash of the key an `Authorization: Bearer <key>` header carries; None
+    without one."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return hash_key(token.strip())
+
+
+async def provide_principal(request: Request, services: ServicesDep) -> Principal:
+    digest = key_digest(request.headers.get("authorization", ""))
+    if digest is None:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="unauthorized")
-    digest = hash_key(token.strip())
     cached = services.principals.get(digest)
     if cached is not None:
         return cached

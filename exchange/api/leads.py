@@ -18,14 +18,13 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from lxml import etree
 from sqlalchemy import select
 
-from exchange.api.auth import Principal, PrincipalDep
+from exchange.api.auth import Principal, PrincipalDep, key_digest
 from exchange.api.errors import INTERNAL_ERROR, error_body
 from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_start
 from exchange.errors import ExchangeError, Forbidden, NotFound
 from exchange.pipeline.intake import Posted, Source, receive_lead
 from exchange.storage import tables as t
-from exchange.storage.migrate import hash_key
 from exchange.storage.writer import WriteResult
 from exchange.types import ErrorBody, LeadAnswer, LeadStatus, Page
 
@@ -266,10 +265,8 @@ def _fast_request(scope: Scope, services: Services) -> tuple[Principal, Posted] 
         return None
     if b"xml" in headers.get(b"accept", b""):
         return None
-    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    principal = services.principals.get(hash_key(token.strip()))
+    digest = key_digest(headers.get(b"authorization", b"").decode("latin-1"))
+    principal = None if digest is None else services.principals.get(digest)
     if principal is None or principal.role != "publisher":
         return None
     query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
