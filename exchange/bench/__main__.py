@@ -12,7 +12,6 @@ import os
 import secrets
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,7 +33,6 @@ from exchange.bench.servers import (
     DatabaseUrl,
     JsonOnly,
     Server,
-    cpu_seconds,
     create_publisher,
     peak_rss_mb,
     prepare_run,
@@ -43,6 +41,7 @@ from exchange.bench.servers import (
     start_exchange,
     stop_server,
     wait_healthy,
+    with_cpu,
 )
 
 cli = typer.Typer(add_completion=False)
@@ -59,12 +58,9 @@ def _measure(
         connections=connections,
         first_lead=first_lead,
     )
-    cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
-    result = load_in_subprocess(config)
-    cpu_after, elapsed = cpu_seconds(server.process.pid), time.monotonic() - started
-    if cpu_before is None or cpu_after is None:
+    result, used, elapsed = with_cpu(server.process.pid, lambda: load_in_subprocess(config))
+    if used is None:
         return Measured(result, None, None)
-    used = cpu_after - cpu_before
     per_request = 1000 * used / result.answered if result.answered else None
     return Measured(result, 100 * used / elapsed, per_request)
 

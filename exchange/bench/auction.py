@@ -12,7 +12,6 @@ import platform
 import secrets
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,7 +34,6 @@ from exchange.bench.servers import (
     DatabaseUrl,
     JsonOnly,
     Server,
-    cpu_seconds,
     create_publisher,
     peak_rss_mb,
     prepare_run,
@@ -44,6 +42,7 @@ from exchange.bench.servers import (
     stop,
     stop_server,
     wait_healthy,
+    with_cpu,
 )
 
 BIDDERS = 20
@@ -200,42 +199,36 @@ def run_auction_benchmark(
             LoadConfig(url=exchange.url, api_key=api_key, seconds=light_seconds, warmup=warmup, connections=1)
         )
         say(f"saturation: {connections} connections for {warmup} + {seconds} s ...")
-        cpu_before, started = cpu_seconds(exchange.process.pid), time.monotonic()
-        saturated = _auctions(
-            LoadConfig(
-                url=exchange.url,
-                api_key=api_key,
-                seconds=seconds,
-                warmup=warmup,
-                connections=connections,
-                first_lead=SATURATION_FIRST_LEAD,
-            )
+        saturation = LoadConfig(
+            url=exchange.url,
+            api_key=api_key,
+            seconds=seconds,
+            warmup=warmup,
+            connections=connections,
+            first_lead=SATURATION_FIRST_LEAD,
         )
-        cpu_after, elapsed = cpu_seconds(exchange.process.pid), time.monotonic() - started
+        saturated, used, elapsed = with_cpu(exchange.process.pid, lambda: _auctions(saturation))
         rss = peak_rss_mb(exchange.process.pid)
         logged, first_logged = exchange.logged_errors()
 
     light_figures = _load_figures(light)
+
     # What the exchange adds to the bidders' own time: the answer time less the bid delay.
     # (A percentile of the answer times less the delay is the percentile of the overheads.)
-    for q in ("p50", "p99"):
-        answer_ms = light_figures[f"{q}_ms"]
-        overhead = None if answer_ms is None else max(0.0, answer_ms - bid_delay_ms)
-        light_figures[f"overhead_{q}_ms"] = _round(overhead)
+    def over_delay(ms: float | None) -> float | None:
+        return None if ms is None else _round(max(0.0, ms - bid_delay_ms))
 
     # The same measure of the bare client's fan-out: what bidders and client alone take.
-    ordered = sorted(fanout.fanout_seconds)
+    fanout_seconds = sorted(fanout.fanout_seconds)
     for q in (50, 99):
-        took = percentile(ordered, q)
-        light_figures[f"bare_fanout_overhead_p{q}_ms"] = (
-            None if took is None else _round(max(0.0, took * 1000 - bid_delay_ms))
-        )
+        light_figures[f"overhead_p{q}_ms"] = over_delay(light_figures[f"p{q}_ms"])
+        took = percentile(fanout_seconds, q)
+        light_figures[f"bare_fanout_overhead_p{q}_ms"] = over_delay(None if took is None else took * 1000)
     light_figures["bare_fanout_errors"] = fanout.errors
     light_figures["bare_fanout_first_error"] = fanout.first_error
 
     saturation_figures = _load_figures(saturated)
-    if cpu_before is not None and cpu_after is not None:
-        used = cpu_after - cpu_before
+    if used is not None:
         saturation_figures["exchange_cpu_percent"] = round(100 * used / elapsed, 1)
         sold_total = saturated.answered - saturated.unexpected
         saturation_figures["exchange_cpu_ms_per_auction"] = (

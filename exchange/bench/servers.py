@@ -14,9 +14,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, TypeVar
 
 import typer
 
@@ -153,6 +154,18 @@ def cpu_seconds(pid: int) -> float | None:
     # are the 14th and 15th fields of the whole line.
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+T = TypeVar("T")
+
+
+def with_cpu(pid: int, run: Callable[[], T]) -> tuple[T, float | None, float]:
+    """`run()`'s result, the CPU seconds process `pid` used meanwhile (None if unreadable),
+    and the seconds it took."""
+    before, started = cpu_seconds(pid), time.monotonic()
+    result = run()
+    after, elapsed = cpu_seconds(pid), time.monotonic() - started
+    return result, None if before is None or after is None else after - before, elapsed
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
