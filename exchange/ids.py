@@ -18,11 +18,3 @@ def new_id(prefix: str, now_ns: int | None = None) -> str:
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     return prefix + "_" + "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
-
-
-def id_time_ms(identifier: str) -> int:
-    """The creation time (Unix ms) an id carries in its first ten characters."""
-    value = 0
-    for char in identifier.rpartition("_")[2][:10]:
-        value = value * 32 + _ALPHABET.index(char)
-    return value

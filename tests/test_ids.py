@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from exchange.ids import id_time_ms, new_id
+from exchange.ids import new_id
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def id_time_ms(identifier: str) -> int:
+    """The creation time (Unix ms) an id carries in its first ten characters."""
+    value = 0
+    for char in identifier.rpartition("_")[2][:10]:
+        value = value * 32 + _ALPHABET.index(char)
+    return value
 
 
 def test_an_id_carries_its_time_and_sorts_by_it() -> None:
