@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.reports import source_scores
 from exchange.clock import Clock
-from exchange.storage.db import create_engine
+from exchange.storage.db import create_engine, sqlite_path
 
 SCORE_DAYS = 90
 # How long intake waits for a publisher's first score before grading without it.
@@ -78,15 +78,9 @@ class SourceScores:
     async def _compute(self, publisher_id: str) -> Scores:
         now = self.clock()
         start = now - timedelta(days=SCORE_DAYS)
-        url = self.engine.url
-        if (
-            url.get_backend_name() == "sqlite"
-            and url.database not in (None, "", ":memory:")
-            and (self.cache_seconds > 0)
-        ):
-            scores = await asyncio.to_thread(
-                asyncio.run, _scores(url.render_as_string(hide_password=False), publisher_id, start, now)
-            )
+        url = self.engine.url.render_as_string(hide_password=False)
+        if sqlite_path(url) is not None and self.cache_seconds > 0:
+            scores = await asyncio.to_thread(asyncio.run, _scores(url, publisher_id, start, now))
         else:
             scores = await _scores_on(self.engine, publisher_id, start, now)
         self._cache[publisher_id] = (now, scores)
