@@ -392,9 +392,10 @@ class LeadWriter:
         # read as free or as older than its own lead's window start, which is no later. So
         # the upsert passes over a key only if another process claimed it since the read.
         window_start = max(c["window_start"] for c in claims)
-        rows = [{**c, "window_start": window_start} for c in claims]
-        claimed = await conn.execute(_CLAIM(conn), rows)
-        if len(claimed.all()) != len(rows):
+        for claim in claims:
+            claim["window_start"] = window_start
+        claimed = await conn.execute(_CLAIM(conn), claims)
+        if len(claimed.all()) != len(claims):
             raise _Raced
 
 
