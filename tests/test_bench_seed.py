@@ -23,6 +23,7 @@ from exchange.bench.seed import (
 from exchange.settings import Settings
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
+from exchange.storage.writer import claim_key
 from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer
 
 SEEDED = 300
@@ -41,31 +42,31 @@ def test_seeded_people_are_never_the_loads_and_have_valid_us_phones() -> None:
 
 
 async def _stored(database_url: str, lead_id: str) -> tuple[Any, list[Any], list[Any]]:
-    """A lead's row, its events in order and its dedupe keys, as the exchange reads them."""
+    """A lead's row, its events in order and its dedupe claims, as the exchange reads them."""
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
             lead = (await conn.execute(select(t.leads).where(t.leads.c.id == lead_id))).one()
-            e, k = t.lead_events.c, t.dedupe_keys.c
+            e, c = t.lead_events.c, t.dedupe_claims.c
             events = list(
                 await conn.execute(select(t.lead_events).where(e.lead_id == lead_id).order_by(e.id))
             )
-            keys = list(
-                await conn.execute(select(t.dedupe_keys).where(k.lead_id == lead_id).order_by(k.kind))
-            )
+            claims = list(await conn.execute(select(t.dedupe_claims).where(c.lead_id == lead_id)))
     finally:
         await engine.dispose()
-    return lead, events, keys
+    return lead, events, claims
+
+
+def _phone_claim(phone: str) -> int:
+    return claim_key("auto_insurance", "phone", dedupe_hash(phone))
 
 
 async def _holder_of_phone(database_url: str, phone: str) -> str:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:
-            k = t.dedupe_keys.c
-            found = await conn.scalar(
-                select(k.lead_id).where(k.vertical == "auto_insurance", k.value_hash == dedupe_hash(phone))
-            )
+            c = t.dedupe_claims.c
+            found = await conn.scalar(select(c.lead_id).where(c.key == _phone_claim(phone)))
     finally:
         await engine.dispose()
     assert found is not None
@@ -100,10 +101,10 @@ async def test_seeded_leads_are_duplicates_to_intake_and_stored_like_its_own(
         assert new_phone.json()["status"] == "unsold"
 
     # A seeded lead beside one the exchange stored itself: the same shape in every table.
-    seed_lead, seed_events, seed_keys = await _stored(
+    seed_lead, seed_events, seed_claims = await _stored(
         database_url, await _holder_of_phone(database_url, seed_phone(newest))
     )
-    lead, events, keys = await _stored(database_url, new_phone.json()["lead_id"])
+    lead, events, claims = await _stored(database_url, new_phone.json()["lead_id"])
     assert seed_lead.publisher_id == publisher.id and seed_lead.status == lead.status == "unsold"
     assert seed_lead.received_at < now < lead.received_at
     assert {k: type(v) for k, v in seed_lead.fields.items()} == {k: type(v) for k, v in lead.fields.items()}
@@ -111,5 +112,9 @@ async def test_seeded_leads_are_duplicates_to_intake_and_stored_like_its_own(
     assert seed_lead.grade in "ABCD" and isinstance(seed_lead.grade_reasons, list)
     assert [(e.kind, set(e.data)) for e in seed_events] == [(e.kind, set(e.data)) for e in events]
     assert {e.at for e in seed_events} == {seed_lead.received_at}
-    assert [k.kind for k in seed_keys] == [k.kind for k in keys] == ["email", "phone"]
-    assert {k.seen_at for k in seed_keys} == {seed_lead.received_at}
+    assert {c.key for c in seed_claims} == {
+        _phone_claim(seed_phone(newest)),
+        claim_key("auto_insurance", "email", dedupe_hash(seed_email(newest))),
+    }
+    assert _phone_claim(seed_phone(SEEDED)) in {c.key for c in claims} and len(claims) == 2
+    assert {c.seen_at for c in seed_claims} == {seed_lead.received_at}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import os
 import multiprocessing
 import sys
 import time
@@ -28,6 +29,7 @@ from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine, sqlite_path
 from exchange.storage.migrate import hash_key
+from exchange.storage.writer import claim_key
 
 # Disjoint from the load's phones and e-mails (exchange/bench/leads.py: area codes 212, 312,
 # 415, 617, 713, 206, 305, 404 and bench.N@example.com): the load must never post a seeded
@@ -103,7 +105,7 @@ _PROFILES = (
 
 LEAD_COLUMNS = [column.key for column in t.leads.columns]
 EVENT_COLUMNS = ["lead_id", "kind", "at", "data"]
-KEY_COLUMNS = [column.key for column in t.dedupe_keys.columns]
+CLAIM_COLUMNS = [column.key for column in t.dedupe_claims.columns]
 
 
 class Seeded(NamedTuple):
@@ -194,7 +196,7 @@ class RowEncoder:
         self._unsold = json({"reason": "no_eligible_campaign"})
 
     def rows(self, n: int, received_at: datetime) -> tuple[Row, list[Row], list[Row]]:
-        """The n-th lead's `leads` row, its `lead_events` rows and its `dedupe_keys` rows."""
+        """The n-th lead's `leads` row, its `lead_events` rows and its `dedupe_claims` rows."""
         fields, consent, profile = seeded_fields(n, received_at)
         lead_id = new_id("lead", int(received_at.timestamp() * 1e9))
         at, json = self._at(received_at), self._json
@@ -232,8 +234,11 @@ class RowEncoder:
             (lead_id, "eligibility", at, self._eligibility),
             (lead_id, "unsold", at, self._unsold),
         ]
-        keys = [(self.vertical, kind, dedupe_hash(fields[kind]), lead_id, at) for kind in ("phone", "email")]
-        return lead, events, keys
+        claims = [
+            (claim_key(self.vertical, kind, dedupe_hash(fields[kind])), lead_id, at)
+            for kind in ("phone", "email")
+        ]
+        return lead, events, claims
 
 
 class ChunkSpec(NamedTuple):
@@ -286,8 +291,19 @@ def _fast_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=OFF")
     cursor.execute("PRAGMA synchronous=OFF")
-    cursor.execute("PRAGMA cache_size=-262144")  # KiB: 256 MB, the whole dedupe index's pages
+    cursor.execute("PRAGMA cache_size=-262144")  # KiB: 256 MB, the whole dedupe claims' pages
     cursor.close()
+
+
+def _flush(path: Path) -> None:
+    """Put the seeded file on disk before the exchange opens it. Written without syncing, it
+    would still be gigabytes of dirty pages in the page cache, and the exchange's first
+    checkpoint, which syncs the file, would write them all out inside the measured run."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _file_mb(path: Path) -> float:
@@ -297,7 +313,7 @@ def _file_mb(path: Path) -> float:
     return sum(file.stat().st_size for file in files if file.exists()) / 1e6
 
 
-_TABLES = ((t.leads, LEAD_COLUMNS), (t.lead_events, EVENT_COLUMNS), (t.dedupe_keys, KEY_COLUMNS))
+_TABLES = ((t.leads, LEAD_COLUMNS), (t.lead_events, EVENT_COLUMNS), (t.dedupe_claims, CLAIM_COLUMNS))
 
 
 async def _write(conn: AsyncConnection, statements: list[str], chunk_rows: ChunkRows) -> None:
@@ -356,13 +372,14 @@ async def _seed(
             # Autovacuum would have analysed tables this size long before; the planner
             # should not meet them unanalysed.
             async with engine.begin() as conn:
-                for table in (t.leads, t.lead_events, t.dedupe_keys):
+                for table in (t.leads, t.lead_events, t.dedupe_claims):
                     await conn.execute(text(f"ANALYZE {table.name}"))
                 size = int(await conn.scalar(text("SELECT pg_database_size(current_database())"))) / 1e6
     finally:
         await engine.dispose()
     path = sqlite_path(url)
     if path is not None:
+        _flush(path)
         size = _file_mb(path)
     return Seeded(leads=count, seconds=time.monotonic() - started, database_mb=size)
 

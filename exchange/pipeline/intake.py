@@ -22,7 +22,7 @@ from exchange.ids import new_id
 from exchange.pipeline.grade import grade_lead
 from exchange.pipeline.normalize import apply_mapping
 from exchange.pipeline.validate import validate_lead
-from exchange.storage.writer import LeadWrite, WriteResult
+from exchange.storage.writer import LeadWrite, WriteResult, claim_key
 from exchange.types import LeadAnswer
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         window = vertical.distribution.duplicate_window_days
         if window > 0:
             write.dedupe = [
-                (kind, _digest(str(lead.fields[kind]).lower()))
+                (kind, claim_key(vertical.key, kind, _digest(str(lead.fields[kind]).lower())))
                 for kind in ("phone", "email")
                 if lead.fields.get(kind)
             ]

@@ -199,14 +199,16 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class DedupeKey(Base):
-    """The latest lead per (vertical, phone|email): a hash, so erasure leaves no contact here."""
+class DedupeClaim(Base):
+    """The latest lead per (vertical, phone|email), under one 63-bit key (writer.claim_key):
+    a hash of a hash, so erasure leaves no contact here.
 
-    __tablename__ = "dedupe_keys"
+    One integer primary key keeps the claim in a single B-tree (SQLite's rowid) with short
+    rows: a batch's claims land on random pages of it, as few and as small as they can be."""
 
-    vertical: Mapped[str] = mapped_column(String(48), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
-    value_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __tablename__ = "dedupe_claims"
+
+    key: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     lead_id: Mapped[str] = mapped_column(String(32))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -231,7 +233,7 @@ verticals = VerticalRow.__table__
 leads = LeadRow.__table__
 lead_events = LeadEvent.__table__
 outbox = OutboxRow.__table__
-dedupe_keys = DedupeKey.__table__
+dedupe_claims = DedupeClaim.__table__
 idempotency_keys = IdempotencyKey.__table__
 
 

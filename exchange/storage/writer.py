@@ -9,13 +9,14 @@ each request. Nobody is answered before the commit that holds their lead.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exchange.errors import ExchangeError, Invalid
@@ -26,24 +27,27 @@ from exchange.types import LeadAnswer
 log = logging.getLogger(__name__)
 
 # Built once (exchange/storage/statements.py): the writer runs them for every batch.
-_k, _i = t.dedupe_keys.c, t.idempotency_keys.c
+_c, _i = t.dedupe_claims.c, t.idempotency_keys.c
 _INSERT_LEADS = t.leads.insert()
 _INSERT_EVENTS = t.lead_events.insert()
 _INSERT_OUTBOX = t.outbox.insert()
-# Per (vertical, kind) and per publisher, so the primary keys' leading columns are equal
-# and the rest an IN list: SQLite scans the whole table for a row-value IN of tuples.
-_HELD_KEYS = select(_k.vertical, _k.kind, _k.value_hash, _k.lead_id, _k.seen_at).where(
-    _k.vertical == bindparam("vertical"),
-    _k.kind == bindparam("kind"),
-    _k.value_hash.in_(bindparam("hashes", expanding=True)),
-)
-# PostgreSQL plans a row-value IN on the primary key as index look-ups: one round trip.
-_HELD_KEYS_AT_ONCE = select(_k.vertical, _k.kind, _k.value_hash, _k.lead_id, _k.seen_at).where(
-    tuple_(_k.vertical, _k.kind, _k.value_hash).in_(bindparam("keys", expanding=True))
-)
+# Every claim the batch names, in one look-up of the primary key.
+_HELD_CLAIMS = select(_c.key, _c.lead_id, _c.seen_at).where(_c.key.in_(bindparam("keys", expanding=True)))
+# Per publisher, so the primary key's leading column is equal and the rest an IN list:
+# SQLite scans the whole table for a row-value IN of tuples.
 _STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.answer).where(
     _i.publisher_id == bindparam("publisher_id"), _i.key.in_(bindparam("keys", expanding=True))
 )
+
+
+def claim_key(vertical: str, kind: str, value_hash: str) -> int:
+    """The dedupe claim's key for a lead's phone or e-mail (value_hash: the SHA-256 of the
+    lowercased value): the first 63 bits of a SHA-256 over the vertical, the kind and that
+    hash, so it fits a signed 64-bit column. Two different contacts share a key with odds of
+    about one in 10^19 per pair; a lead wrongly taken for a duplicate that way is not worth
+    twice the bytes of every claim."""
+    digest = hashlib.sha256(f"{vertical}\x1f{kind}\x1f{value_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def _claim_statement(dialect: str) -> Any:
@@ -52,18 +56,16 @@ def _claim_statement(dialect: str) -> Any:
 
     Executed with one row per key, as one multi-row INSERT … RETURNING; the window's start,
     outside the VALUES, is one value for the statement (the batch's latest)."""
-    statement = dialect_insert(dialect, t.dedupe_keys).values(
-        vertical=bindparam("vertical"),
-        kind=bindparam("kind"),
-        value_hash=bindparam("value_hash"),
+    statement = dialect_insert(dialect, t.dedupe_claims).values(
+        key=bindparam("key"),
         lead_id=bindparam("lead_id"),
         seen_at=bindparam("seen_at", type_=t.UTCDateTime()),
     )
     return statement.on_conflict_do_update(
-        index_elements=[_k.vertical, _k.kind, _k.value_hash],
+        index_elements=[_c.key],
         set_={"lead_id": statement.excluded.lead_id, "seen_at": statement.excluded.seen_at},
-        where=_k.seen_at < bindparam("window_start", type_=t.UTCDateTime()),
-    ).returning(_k.vertical, _k.kind, _k.value_hash)
+        where=_c.seen_at < bindparam("window_start", type_=t.UTCDateTime()),
+    ).returning(_c.key)
 
 
 def _idempotency_statement(dialect: str) -> Any:
@@ -98,8 +100,8 @@ class LeadWrite(msgspec.Struct, kw_only=True):
     # The outcome's events when intake already settled the lead (no campaign can take it);
     # dropped with the outcome if the lead turns out to be a duplicate.
     settled: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    # (kind, value_hash) pairs claimed for duplicate detection; empty for rejected leads.
-    dedupe: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    # (kind, claim_key(...)) pairs claimed for duplicate detection; empty for rejected leads.
+    dedupe: list[tuple[str, int]] = msgspec.field(default_factory=list)
     window_start: datetime | None = None
     # (publisher_id, key, fingerprint) when the request carried an idempotency key.
     idempotency: tuple[str, str, str] | None = None
@@ -120,9 +122,9 @@ class _Batch:
 
     def __init__(self) -> None:
         self.idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
-        self.claims: dict[tuple[str, str, str], str] = {}
-        # Read once per batch: keys already held in the database, and stored answers.
-        self.held: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+        self.claims: dict[int, str] = {}
+        # Read once per batch: claims already held in the database, and stored answers.
+        self.held: dict[int, tuple[str, datetime]] = {}
         self.stored: dict[tuple[str, str], tuple[str, LeadAnswer]] = {}
         self.new_claims: list[dict[str, Any]] = []
         self.leads: list[dict[str, Any]] = []
@@ -337,15 +339,11 @@ class LeadWriter:
         return WriteResult(status_code=200, answer=first_answer, replayed=True)
 
     async def _read_batch(self, conn: AsyncConnection, items: list[LeadWrite], state: _Batch) -> None:
-        """Two reads for the whole batch: the dedupe keys it names, and its idempotency keys."""
-        wanted = {
-            (item.lead["vertical"], kind, value_hash) for item in items for kind, value_hash in item.dedupe
-        }
+        """Two reads for the whole batch: the dedupe claims it names, and its idempotency keys."""
+        wanted = {key for item in items for _, key in item.dedupe}
         if wanted:
-            state.held = {
-                (r.vertical, r.kind, r.value_hash): (r.lead_id, r.seen_at)
-                for r in await _held_keys(conn, wanted)
-            }
+            held = await conn.execute(_HELD_CLAIMS, {"keys": sorted(wanted)})
+            state.held = {r.key: (r.lead_id, r.seen_at) for r in held}
         keys = {(item.idempotency[0], item.idempotency[1]) for item in items if item.idempotency}
         if keys:
             by_publisher: dict[str, list[str]] = {}
@@ -360,22 +358,18 @@ class LeadWriter:
 
     def _claim(self, item: LeadWrite, state: _Batch) -> tuple[str, str] | None:
         """Claim the lead's phone and e-mail keys; answer (original lead, kind) if one is taken."""
-        vertical = item.lead["vertical"]
         assert item.window_start is not None
-        for kind, value_hash in item.dedupe:
-            key = (vertical, kind, value_hash)
+        for kind, key in item.dedupe:
             if key in state.claims:
                 return state.claims[key], kind
             held = state.held.get(key)
             if held is not None and held[1] >= item.window_start:
                 return held[0], kind
-        for kind, value_hash in item.dedupe:
-            state.claims[(vertical, kind, value_hash)] = item.lead["id"]
+        for _, key in item.dedupe:
+            state.claims[key] = item.lead["id"]
             state.new_claims.append(
                 {
-                    "vertical": vertical,
-                    "kind": kind,
-                    "value_hash": value_hash,
+                    "key": key,
                     "lead_id": item.lead["id"],
                     "seen_at": item.lead["received_at"],
                     "window_start": item.window_start,
@@ -387,7 +381,7 @@ class LeadWriter:
         """One upsert for every claim of the batch. A key another process claimed meanwhile
         is left alone by the upsert and missing from what it returns: the batch is redone."""
         # In key order, so concurrent batches lock the same keys in the same order.
-        claims = sorted(state.new_claims, key=lambda c: (c["vertical"], c["kind"], c["value_hash"]))
+        claims = sorted(state.new_claims, key=lambda c: c["key"])
         # One window start for the statement, the batch's latest: every key claimed here was
         # read as free or as older than its own lead's window start, which is no later. So
         # the upsert passes over a key only if another process claimed it since the read.
@@ -397,20 +391,6 @@ class LeadWriter:
         claimed = await conn.execute(_CLAIM(conn), claims)
         if len(claimed.all()) != len(claims):
             raise _Raced
-
-
-async def _held_keys(conn: AsyncConnection, keys: set[tuple[str, str, str]]) -> list[Any]:
-    """The dedupe_keys rows of `keys`: on SQLite one indexed query per (vertical, kind)."""
-    if conn.dialect.name == "postgresql":
-        return list(await conn.execute(_HELD_KEYS_AT_ONCE, {"keys": sorted(keys)}))
-    groups: dict[tuple[str, str], list[str]] = {}
-    for vertical, kind, value_hash in sorted(keys):
-        groups.setdefault((vertical, kind), []).append(value_hash)
-    rows: list[Any] = []
-    for (vertical, kind), hashes in groups.items():
-        found = await conn.execute(_HELD_KEYS, {"vertical": vertical, "kind": kind, "hashes": hashes})
-        rows.extend(found)
-    return rows
 
 
 def _settle(future: asyncio.Future[WriteResult], outcome: WriteResult | ExchangeError) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
-from exchange.storage.writer import LeadWrite, LeadWriter
+from exchange.storage.writer import LeadWrite, LeadWriter, claim_key
 from exchange.types import LeadAnswer
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ def _write(phone_hash: str | None = None, idempotency: tuple[str, str, str] | No
             "locked_until": None,
             "created_at": NOW,
         },
-        dedupe=[("phone", phone_hash)] if phone_hash else [],
+        dedupe=[("phone", claim_key("solar", "phone", phone_hash))] if phone_hash else [],
         window_start=NOW - timedelta(days=30),
         idempotency=idempotency,
     )

@@ -1,0 +1,112 @@
+"""Migrations that carry data: what a deployment stored before the upgrade still works after it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from exchange.storage import tables as t
+from exchange.storage.db import create_engine
+from exchange.storage.migrate import alembic_config
+from exchange.storage.writer import LeadWriter, claim_key
+from tests.conftest import PG_ADMIN_URL, _pg_execute, service_or_skip
+from tests.storage.test_writer import NOW, _write
+
+# dedupe_keys as revisions 0001–0005 made it.
+_old = sa.MetaData()
+OLD_KEYS = sa.Table(
+    "dedupe_keys",
+    _old,
+    sa.Column("vertical", sa.String(48), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("value_hash", sa.String(64), primary_key=True),
+    sa.Column("lead_id", sa.String(32)),
+    sa.Column("seen_at", t.UTCDateTime()),
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, for migrating step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    service_or_skip("PostgreSQL", "127.0.0.1", 5432)
+    name = f"exchange_migrate_{os.getpid()}"
+    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.lower().encode()).hexdigest()
+
+
+async def test_dedupe_keys_become_claims_that_still_catch_duplicates(bare_url: str) -> None:
+    await asyncio.to_thread(command.upgrade, alembic_config(bare_url), "0005")
+    recent, old = NOW - timedelta(days=1), NOW - timedelta(days=40)
+
+    def key(vertical: str, kind: str, value: str, lead_id: str, seen_at: datetime) -> dict[str, Any]:
+        return {
+            "vertical": vertical,
+            "kind": kind,
+            "value_hash": _hash(value),
+            "lead_id": lead_id,
+            "seen_at": seen_at,
+        }
+
+    rows = [
+        # Two filler pages' worth first, so the carry-over crosses its page boundaries.
+        *(key("solar", "email", f"{n}@x.test", f"L{n}", old) for n in range(20_005)),
+        key("solar", "phone", "+15550001111", "A", recent),
+        key("solar", "phone", "+15550002222", "B", old),
+        key("roofing", "phone", "+15550001111", "C", recent),
+    ]
+    engine = create_engine(bare_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(OLD_KEYS.insert(), rows)
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, alembic_config(bare_url), "head")
+
+    engine = create_engine(bare_url)
+    try:
+        async with engine.connect() as conn:
+            claims = {r.key: (r.lead_id, r.seen_at) for r in await conn.execute(sa.select(t.dedupe_claims))}
+            tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        assert "dedupe_keys" not in tables
+        assert len(claims) == len(rows)
+        assert claims == {
+            claim_key(r["vertical"], r["kind"], r["value_hash"]): (r["lead_id"], r["seen_at"]) for r in rows
+        }
+        # The writer reads the carried claims as its own: A's phone is still taken (in
+        # solar, not in roofing's claim for the same number), B's is outside the window.
+        writer = LeadWriter(engine)
+        writer.start()
+        try:
+            again_a = await writer.write(_write(_hash("+15550001111")))
+            again_b = await writer.write(_write(_hash("+15550002222")))
+        finally:
+            await writer.stop()
+        assert (again_a.status_code, again_a.answer.status) == (409, "duplicate")
+        assert again_b.status_code == 202
+        async with engine.connect() as conn:
+            event = await conn.scalar(
+                sa.select(t.lead_events.c.data).where(
+                    t.lead_events.c.lead_id == again_a.answer.lead_id, t.lead_events.c.kind == "duplicate"
+                )
+            )
+        assert event == {"duplicate_of": "A", "matched": "phone"}
+    finally:
+        await engine.dispose()
