@@ -76,7 +76,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     writer.start()
     runner.start()
     if checkpointer is not None:
-        checkpointer.start()
+        checkpointer.start(engine)
     return Services(
         settings=settings,
         engine=engine,
@@ -92,12 +92,14 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
 
 
 async def stop_services(services: Services) -> None:
+    if services.checkpointer is not None:
+        await services.checkpointer.stop()
     await services.writer.stop()
     await services.runner.stop()
     await services.jobs.http.close()
     await services.engine.dispose()
     if services.checkpointer is not None:
-        await asyncio.to_thread(services.checkpointer.stop)
+        await services.checkpointer.close()
 
 
 def create_app(
