@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import os
 import multiprocessing
+import os
 import sys
 import time
 from collections import deque

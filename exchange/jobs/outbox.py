@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from exchange.jobs.distribute import JobContext, distribute
 from exchange.storage import tables as t
 from exchange.storage.statements import per_dialect
+from exchange.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,7 @@ class OutboxRunner:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_task(self._task)
             self._task = None
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)

@@ -40,6 +40,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchange.tasks import stop_task
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -81,11 +83,7 @@ class WalCheckpointer:
     async def stop(self) -> None:
         """Stop checkpointing beside the engine. Once nothing writes any more, `close`."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_task(self._task)
             self._task = None
 
     async def close(self) -> None:

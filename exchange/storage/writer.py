@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exchange.errors import ExchangeError, Invalid
 from exchange.storage import tables as t
 from exchange.storage.statements import dialect_insert, per_dialect
+from exchange.tasks import stop_task
 from exchange.types import LeadAnswer
 
 log = logging.getLogger(__name__)
@@ -173,11 +174,7 @@ class LeadWriter:
         if self._task is None:
             return
         await self._queue.join()
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(self._task)
         self._task = None
         while self._kept:
             await self._kept.pop().close()
