@@ -4,7 +4,8 @@ One integer primary key holds each claim in a single B-tree (SQLite's rowid tabl
 rows about a third the size of dedupe_keys' entries, whose index on (vertical, kind,
 value_hash) stood apart from the rows. Every claim is carried over: the key is computed
 from the stored hash, as the writer computes it (exchange.storage.writer.claim_key, frozen
-here as of this revision).
+here as of this revision). It takes about 45 s for two million claims (a million leads)
+on SQLite on the machine of docs/performance.md.
 
 Downgrading recreates dedupe_keys empty: a claim's key cannot be turned back into the
 hash it came from, so duplicate detection starts afresh after a downgrade.
