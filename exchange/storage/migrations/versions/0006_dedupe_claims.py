@@ -1,8 +1,8 @@
 """Dedupe claims under one 63-bit key, replacing dedupe_keys.
 
-One integer primary key holds each claim in a single B-tree (SQLite's rowid table) with
-rows about a third the size of dedupe_keys' entries, whose index on (vertical, kind,
-value_hash) stood apart from the rows. Every claim is carried over: the key is computed
+One integer primary key holds each claim in a single B-tree (SQLite's rowid table), in
+about a quarter of the space dedupe_keys took for it in its rows and in the index of
+(vertical, kind, value_hash) beside them. Every claim is carried over: the key is computed
 from the stored hash, as the writer computes it (exchange.storage.writer.claim_key, frozen
 here as of this revision). It takes about 45 s for two million claims (a million leads)
 on SQLite on the machine of docs/performance.md.
