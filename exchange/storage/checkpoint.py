@@ -49,11 +49,12 @@ T = TypeVar("T")
 # the rarer the passes, the more often a page changed twice is copied once (on a big
 # database with a million stored leads, 0.5 s measured 5-10 % more CPU per lead than 2 s).
 INTERVAL_SECONDS = 2.0
-# A log this long that a pass could not finish is finished with the writers held, so it
-# can start over: 64 MB of 4 KB pages, about two seconds of intake at full rate here. A
-# held pass costs every writer a pause, and every pass copies the pages the writer keeps
-# changing (on a small database, the same few hundred) once more: rarely is cheaper than
-# every interval, and once the file has grown this far, reusing it costs no allocation.
+# A log this long is finished with the writers held, so it can start over: 64 MB of 4 KB
+# pages, about two seconds of intake at full rate here. A held pass costs every writer a
+# pause, and the passes before it copy the pages the writer keeps changing (on a small
+# database, the same few hundred) once more: at full rate nearly every interval ends with
+# one, at lower rates only every few. Once the file has grown this far, reusing it costs
+# no allocation.
 RESTART_FRAMES = 16_384
 # Passes beside the writer before the held one, to leave it little to copy and sync; and
 # what counts as little.
