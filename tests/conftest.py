@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from exchange.api.app import create_app
+from exchange.bench.database import fresh_postgres
 from exchange.settings import Settings
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
@@ -67,14 +68,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     service_or_skip("PostgreSQL", "127.0.0.1", 5432)
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    asyncio.run(
-        _pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {PG_DATABASE}", f"CREATE DATABASE {PG_DATABASE}")
-    )
-    url = f"{base}/{PG_DATABASE}"
-    upgrade(url)
-    yield url
-    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+    with fresh_postgres(PG_ADMIN_URL, PG_DATABASE) as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

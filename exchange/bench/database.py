@@ -36,12 +36,13 @@ async def _execute(url: str, *statements: str) -> None:
 
 
 @contextmanager
-def fresh_postgres(server_url: str) -> Iterator[str]:
-    """A new database `exchange_bench_<pid>` on the server of `server_url`, dropped on exit."""
+def fresh_postgres(server_url: str, name: str | None = None) -> Iterator[str]:
+    """A new database `name` (`exchange_bench_<pid>` by default) on the server of
+    `server_url`, dropped on exit."""
     parsed = make_url(server_url)
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"not a PostgreSQL URL: {parsed.render_as_string(hide_password=True)}")
-    name = f"exchange_bench_{os.getpid()}"
+    name = name or f"exchange_bench_{os.getpid()}"
     asyncio.run(_execute(server_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
     try:
         yield parsed.set(database=name).render_as_string(hide_password=False)

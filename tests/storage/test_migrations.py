@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from exchange.bench.database import fresh_postgres
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import alembic_config
 from exchange.storage.writer import LeadWriter, claim_key
-from tests.conftest import PG_ADMIN_URL, _pg_execute, service_or_skip
+from tests.conftest import PG_ADMIN_URL, service_or_skip
 from tests.storage.test_writer import NOW, _write
 
 # dedupe_keys as revisions 0001–0005 made it.
@@ -41,10 +42,8 @@ def bare_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
     service_or_skip("PostgreSQL", "127.0.0.1", 5432)
-    name = f"exchange_migrate_{os.getpid()}"
-    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with fresh_postgres(PG_ADMIN_URL, f"exchange_migrate_{os.getpid()}") as url:
+        yield url
 
 
 def _hash(value: str) -> str:
