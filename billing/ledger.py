@@ -187,9 +187,12 @@ async def read_balance(conn: AsyncConnection, account_type: str, account_id: str
 
 async def reserve_funds(conn: AsyncConnection, buyer_id: str, cents: int) -> bool:
     """Hold `cents` of a buyer's balance plus credit limit for a sale in flight; False if short."""
+    hold = {"buyer_id": buyer_id, "cents": cents}
+    if (await conn.execute(_HOLD_FUNDS, hold)).first() is not None:
+        return True
+    # Nothing held: short of funds, or no balance row yet (a buyer's first sale); open it and retry.
     await conn.execute(_OPEN_BUYER_ACCOUNT(conn), {"p_account_id": buyer_id})
-    held = await conn.execute(_HOLD_FUNDS, {"buyer_id": buyer_id, "cents": cents})
-    return held.first() is not None
+    return (await conn.execute(_HOLD_FUNDS, hold)).first() is not None
 
 
 async def release_funds(conn: AsyncConnection, buyer_id: str, cents: int) -> None:

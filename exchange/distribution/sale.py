@@ -102,18 +102,19 @@ async def reserve(
         for cap in campaign.caps:
             key = period_key(cap.period, now, live.cap_timezone)
             counter = {"p_campaign_id": campaign.id, "p_period_key": key}
-            await conn.execute(_OPEN_CAP_COUNTER(conn), counter)
             hold = _HOLD_CAP[(cap.max_leads is not None, cap.max_spend_cents is not None)]
-            held = await conn.execute(
-                hold,
-                {
-                    **counter,
-                    "p_price": price_cents,
-                    "p_max_leads": cap.max_leads,
-                    "p_max_spend": cap.max_spend_cents,
-                },
-            )
-            if held.first() is None:
+            limits = {
+                **counter,
+                "p_price": price_cents,
+                "p_max_leads": cap.max_leads,
+                "p_max_spend": cap.max_spend_cents,
+            }
+            held = (await conn.execute(hold, limits)).first()
+            if held is None:
+                # Nothing held: the cap is full, or its period has no counter yet; open it and retry.
+                await conn.execute(_OPEN_CAP_COUNTER(conn), counter)
+                held = (await conn.execute(hold, limits)).first()
+            if held is None:
                 await conn.rollback()
                 return None
             counters.append((key, 1, price_cents))
