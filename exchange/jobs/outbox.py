@@ -1,7 +1,10 @@
 """The in-process outbox runner: claims due work rows, runs their job, marks them done.
 
 Claims are leases (an atomic UPDATE), so several processes can share one outbox;
-work left by a crashed process is taken again when its lease runs out.
+work left by a crashed process is taken again when its lease runs out. A live process
+renews the leases of the work it is doing (its claimed rows, and the sync requests
+distributing their own lead) every third of a lease, so slow buyers never make a lead's
+distribution look abandoned: two distributions of one lead at once could sell it twice.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +57,19 @@ def _claim_statement(dialect: str) -> Any:
 
 
 _CLAIM = per_dialect(_claim_statement)
+_o = t.outbox.c
+# The leases of the rows this process is working on, by row id or by a sync request's lead.
+_RENEW = (
+    update(t.outbox)
+    .where(
+        _o.done_at.is_(None),
+        or_(
+            _o.id.in_(bindparam("ids", expanding=True)),
+            and_(_o.job == "distribute", _o.lead_id.in_(bindparam("leads", expanding=True))),
+        ),
+    )
+    .values(locked_until=bindparam("until", type_=t.UTCDateTime()))
+)
 
 
 class OutboxRunner:
@@ -71,7 +89,11 @@ class OutboxRunner:
         self._limit = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        # What this process is working on: claimed rows, and leads a sync request distributes.
+        self._rows: set[int] = set()
+        self._leads: Counter[str] = Counter()
 
     def notify(self) -> None:
         self._wake.set()
@@ -79,6 +101,8 @@ class OutboxRunner:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="outbox-runner")
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew_loop(), name="outbox-leases")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -86,6 +110,40 @@ class OutboxRunner:
             self._task = None
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._renewer is not None:
+            await stop_task(self._renewer)
+            self._renewer = None
+
+    @contextmanager
+    def distributing(self, lead_id: str) -> Iterator[None]:
+        """While a sync request distributes its own lead, the lead's outbox lease is renewed."""
+        self._leads[lead_id] += 1
+        try:
+            yield
+        finally:
+            self._leads[lead_id] -= 1
+            if not self._leads[lead_id]:
+                del self._leads[lead_id]
+
+    async def renew_leases(self) -> None:
+        """Extend the lease of everything this process is working on by a whole lease."""
+        if not self._rows and not self._leads:
+            return
+        params = {
+            "ids": sorted(self._rows),
+            "leads": sorted(self._leads),
+            "until": self._ctx.clock() + self.lease,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(_RENEW, params)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                await self.renew_leases()
+            except Exception:
+                log.exception("renewing outbox leases failed")
 
     async def _loop(self) -> None:
         while True:
@@ -115,8 +173,12 @@ class OutboxRunner:
             return list(result.all())
 
     async def _run_one(self, row: Any) -> None:
-        async with self._limit:
-            await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts)
+        self._rows.add(row.id)
+        try:
+            async with self._limit:
+                await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts)
+        finally:
+            self._rows.discard(row.id)
 
 
 async def run_job(

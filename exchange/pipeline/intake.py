@@ -225,7 +225,8 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
             write=partial(services.writer.write, write),
         )
     try:
-        answer = await distribute(services.jobs, lead_id, mode="sync", ahead=ahead)
+        with services.runner.distributing(lead_id):
+            answer = await distribute(services.jobs, lead_id, mode="sync", ahead=ahead)
     except Exception:
         if ahead is not None:
             result = await ahead.stored()  # a lead that could not be stored answers with that error
