@@ -31,7 +31,7 @@ from exchange.distribution.calls import Call, call_buyer, ping_fields
 from exchange.distribution.catalog import CampaignCatalog, LiveCampaign
 from exchange.distribution.eligible import Candidate, select_candidates
 from exchange.distribution.rotation import rank_ties, rotate
-from exchange.distribution.sale import Reservation, Sold, commit_sale, release, reserve
+from exchange.distribution.sale import Reservation, Sold, commit_sale, release, reserve, sales_of_lead
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.verticals import VerticalCache
@@ -88,6 +88,8 @@ _CAPS_USED = select(_k.campaign_id, _k.period_key, _k.leads, _k.spend_cents).whe
     _k.campaign_id.in_(bindparam("ids", expanding=True))
 )
 _INSERT_EVENTS = t.lead_events.insert()
+_LEAD_STATE = select(_lc.status, _lc.payout_cents).where(_lc.id == bindparam("id"))
+_LOCK_LEAD = select(_lc.id).where(_lc.id == bindparam("id")).with_for_update()
 
 
 @dataclass
@@ -283,7 +285,9 @@ async def distribute(
             continue  # an exclusive campaign buys alone, never beside others
         # The sale that ends the lead's distribution records the outcome in its own transaction.
         closes = len(sold) + 1 >= settings.max_sales or offer.live.campaign.exclusive
-        outcome, answer = await _sell(ctx, lead, offer, trail, mode, sold if closes else None)
+        # An exclusive campaign buys only a lead nobody bought.
+        at_most = 1 if offer.live.campaign.exclusive else settings.max_sales
+        outcome, answer = await _sell(ctx, lead, offer, trail, mode, sold if closes else None, at_most)
         if answer is not None:
             return answer
         if outcome is not None:
@@ -468,9 +472,11 @@ async def _sell(
     trail: _Trail,
     mode: Mode,
     closing: list[Sold] | None,
+    at_most: int,
 ) -> tuple[Sold | None, LeadAnswer | None]:
     """Reserve, post, and commit or release. With `closing` (the sales before it), a sale ends
-    the distribution: the outcome is recorded with it and answered as the second value."""
+    the distribution: the outcome is recorded with it and answered as the second value. A
+    lead with `at_most` sales already is not sold again (see `_settle`)."""
     now = ctx.clock()
     held = await reserve(ctx.engine, offer.live, offer.price_cents, now)
     if held is None:
@@ -498,7 +504,7 @@ async def _sell(
             break
         await asyncio.sleep(ctx.retry_base_seconds * 2 ** (attempt - 1) * (0.5 + random.random()))
     assert call is not None
-    return await _settle(ctx, lead, held, call, trail, closing)
+    return await _settle(ctx, lead, held, call, trail, closing, at_most)
 
 
 async def _settle(
@@ -508,6 +514,7 @@ async def _settle(
     call: Call,
     trail: _Trail,
     closing: list[Sold] | None,
+    at_most: int,
 ) -> tuple[Sold | None, LeadAnswer | None]:
     now = ctx.clock()
     async with ctx.engine.begin() as conn:
@@ -515,6 +522,29 @@ async def _settle(
             await release(conn, held)
             await trail.flush(conn)
             return None, None
+        # The bound on a lead's sales holds in the transaction that records one. Outbox leases
+        # keep a lead to one distribution at a time; should two ever overlap (a process stalled
+        # past its lease), the later sale is refused here and nobody is charged for it.
+        if conn.dialect.name != "sqlite":
+            # Sales of one lead in concurrent transactions queue on its row, so each counts
+            # the sales committed before it (SQLite has one writer at a time already).
+            await conn.execute(_LOCK_LEAD, {"id": lead.id})
+        earlier = await sales_of_lead(conn, lead.id)
+        if earlier >= at_most:
+            await release(conn, held)
+            trail.event(
+                "sale_refused",
+                now,
+                campaign_id=held.campaign_id,
+                buyer_id=held.buyer_id,
+                reference=call.answer.reference,
+                reason=f"the lead already has {earlier} sale(s), sold by another distribution",
+            )
+            await trail.flush(conn)
+            state = (await conn.execute(_LEAD_STATE, {"id": lead.id})).one()
+            return None, LeadAnswer(
+                lead_id=lead.id, status=state.status, grade=lead.grade, payout_cents=state.payout_cents
+            )
         sold = await commit_sale(
             conn,
             held,
@@ -524,6 +554,7 @@ async def _settle(
             grade=lead.grade,
             reference=call.answer.reference,
             now=now,
+            earlier_sales=earlier,
         )
         trail.event(
             "sold",

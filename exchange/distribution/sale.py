@@ -140,6 +140,10 @@ async def release(conn: AsyncConnection, held: Reservation) -> None:
         await release_funds(conn, held.buyer_id, held.price_cents)
 
 
+async def sales_of_lead(conn: AsyncConnection, lead_id: str) -> int:
+    return int(await conn.scalar(_SALES_OF_LEAD, {"lead_id": lead_id}) or 0)
+
+
 def publisher_payout(payout: dict[str, Any], price_cents: int, grade: str | None, is_first_sale: bool) -> int:
     """Revenue share: floor(price × percent / 100) per sale. Fixed: the grade's amount, once per lead."""
     if payout.get("model") == "revshare":
@@ -159,10 +163,14 @@ async def commit_sale(
     grade: str | None,
     reference: str | None,
     now: datetime,
+    earlier_sales: int | None = None,
 ) -> Sold:
-    """Inside the caller's transaction: the ledger, the sale row and the lead, together."""
-    earlier = await conn.scalar(_SALES_OF_LEAD, {"lead_id": lead_id})
-    payout = publisher_payout(publisher_terms, held.price_cents, grade, is_first_sale=not earlier)
+    """Inside the caller's transaction: the ledger, the sale row and the lead, together.
+    `earlier_sales`, the lead's sales so far, is counted here unless the caller counted it
+    in the same transaction."""
+    if earlier_sales is None:
+        earlier_sales = await sales_of_lead(conn, lead_id)
+    payout = publisher_payout(publisher_terms, held.price_cents, grade, is_first_sale=not earlier_sales)
     posted = await post_transaction(
         conn,
         kind="sale",

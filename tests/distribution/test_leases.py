@@ -11,7 +11,13 @@ import asyncio
 
 import pytest
 
+from adapters.outbound.http import HttpClient
+from exchange.clock import utc_now
+from exchange.distribution.catalog import CampaignCatalog
+from exchange.distribution.engine import DistributionContext, distribute
 from exchange.settings import Settings
+from exchange.storage.db import create_engine
+from exchange.storage.verticals import VerticalCache
 from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead
 from tests.distribution.buyers import FakeBuyer, serve
 
@@ -73,3 +79,52 @@ async def test_an_async_sale_that_outlasts_the_lease_is_not_distributed_twice(ma
     assert [len(f.pings) for f in fakes] == [1, 1]
     assert [len(f.posts) for f in fakes] == [1, 0]
     assert await _sales(market, lead_id) == [3000]
+
+
+async def test_overlapping_distributions_never_sell_a_lead_past_its_limit(
+    market: Market, database_url: str
+) -> None:
+    """Should two distributions of a lead ever overlap (a process stalled past its lease), the
+    sale that would exceed the lead's limit is refused in its own transaction: nobody pays."""
+    publisher = await market.publisher()
+    async with serve(FakeBuyer(bid=30.0, post_delay=1.0), FakeBuyer(bid=20.0)) as fakes:
+        await _market_with_a_slow_best_buyer(market, fakes[1:])
+        # A daily cap of one lead: only one distribution can reserve the best buyer.
+        best = await market.buyer(name="best")
+        await market.fund(best, 1_000_000)
+        delivery = fakes[0].delivery()
+        delivery["post"]["timeout_ms"] = 5000
+        await market.campaign(best, delivery, caps=[{"period": "day", "max_leads": 1}])
+        answer = await market.post_lead(publisher, auto_insurance_lead(), mode="async")
+        lead_id = answer.json()["lead_id"]
+        # The runner distributes the lead; a second distributor on the same database (as
+        # another process would be) runs beside it.
+        engine = create_engine(database_url)
+        other = DistributionContext(
+            engine=engine,
+            clock=utc_now,
+            http=HttpClient(allow_private=True),
+            catalog=CampaignCatalog(engine),
+            verticals=VerticalCache(engine),
+        )
+        try:
+            second = await distribute(other, lead_id)
+        finally:
+            await other.http.close()
+            await engine.dispose()
+        for _ in range(50):  # the best buyer's post ends after 1 s
+            events = await _events(market, lead_id)
+            if "sale_refused" in events:
+                break
+            await asyncio.sleep(0.1)
+    assert second is not None and second.status == "sold"
+    assert await _sales(market, lead_id) == [2000]
+    assert [len(f.posts) for f in fakes] == [1, 1]
+    assert events.count("sale_refused") == 1 and events.count("sold") == 1
+    balance = (await market.client.get(f"/v1/accounts/{best.id}/balance", headers=market.admin)).json()
+    assert (balance["balance_cents"], balance["reserved_cents"]) == (1_000_000, 0)
+
+
+async def _events(market: Market, lead_id: str) -> list[str]:
+    page = (await market.client.get(f"/v1/leads/{lead_id}/events", headers=market.admin)).json()
+    return [e["kind"] for e in page["items"]]
