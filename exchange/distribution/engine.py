@@ -31,7 +31,16 @@ from exchange.distribution.calls import Call, call_buyer, ping_fields
 from exchange.distribution.catalog import CampaignCatalog, LiveCampaign
 from exchange.distribution.eligible import Candidate, select_candidates
 from exchange.distribution.rotation import rank_ties, rotate
-from exchange.distribution.sale import Reservation, Sold, commit_sale, release, reserve, sales_of_lead
+from exchange.distribution.sale import (
+    Reservation,
+    Sold,
+    commit_sale,
+    forget_hold,
+    release,
+    release_abandoned,
+    reserve,
+    sales_of_lead,
+)
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.verticals import VerticalCache
@@ -66,10 +75,11 @@ _MARK_UNSOLD = (
     .where(_lc.id == bindparam("lid"), _lc.status == "accepted")
     .values(status="unsold", updated_at=_NOW)
 )
+# Done, and no hold in flight any more (sale.py): the outcome settles the last one.
 _OUTBOX_DONE = (
     update(t.outbox)
     .where(_o.lead_id == bindparam("lid"), _o.job == "distribute", _o.done_at.is_(None))
-    .values(done_at=_NOW, locked_until=None)
+    .values(done_at=_NOW, locked_until=None, payload={})
 )
 # A sync request stored its idempotent answer as 201 before it knew the outcome.
 _STORE_OUTCOME = (
@@ -181,6 +191,27 @@ async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
         publisher_id=row.publisher_id,
         publisher_terms=row.payout,
     )
+
+
+async def release_abandoned_hold(ctx: DistributionContext, lead_id: str, held: dict[str, Any]) -> None:
+    """Release the caps and funds a stopped distribution of the lead still held, and say so."""
+    now = ctx.clock()
+    async with ctx.engine.begin() as conn:
+        released = await release_abandoned(conn, lead_id, held)
+        await conn.execute(
+            _INSERT_EVENTS,
+            {
+                "lead_id": lead_id,
+                "kind": "reservation_released",
+                "at": now,
+                "data": {
+                    "campaign_id": released.campaign_id,
+                    "buyer_id": released.buyer_id,
+                    "price_cents": released.price_cents,
+                    "reason": "its distribution stopped before a sale or a release",
+                },
+            },
+        )
 
 
 async def unwanted_by_all(
@@ -478,7 +509,7 @@ async def _sell(
     the distribution: the outcome is recorded with it and answered as the second value. A
     lead with `at_most` sales already is not sold again (see `_settle`)."""
     now = ctx.clock()
-    held = await reserve(ctx.engine, offer.live, offer.price_cents, now)
+    held = await reserve(ctx.engine, offer.live, offer.price_cents, now, lead.id)
     if held is None:
         trail.event("skipped", now, campaign_id=offer.live.id, reason="cap or funds reserved by another sale")
         return None, None
@@ -520,6 +551,7 @@ async def _settle(
     async with ctx.engine.begin() as conn:
         if call.status != "accepted":
             await release(conn, held)
+            await forget_hold(conn, lead.id)
             await trail.flush(conn)
             return None, None
         # The bound on a lead's sales holds in the transaction that records one. Outbox leases
@@ -532,6 +564,7 @@ async def _settle(
         earlier = await sales_of_lead(conn, lead.id)
         if earlier >= at_most:
             await release(conn, held)
+            await forget_hold(conn, lead.id)
             trail.event(
                 "sale_refused",
                 now,
@@ -567,6 +600,7 @@ async def _settle(
         )
         trail.event("ledger_posted", now, transaction_id=sold.transaction_id, kind="sale")
         if closing is None:
+            await forget_hold(conn, lead.id)
             await trail.flush(conn)
             return sold, None
         answer = _answer(lead, [*closing, sold])

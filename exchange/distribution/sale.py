@@ -4,6 +4,12 @@ Reservation is one short transaction of conditional UPDATEs (exact under any
 concurrency, across processes); the buyer's post happens outside any transaction;
 the sale then commits the ledger, the sale row and the lead together, or the
 reservation is released.
+
+The hold in flight is also written on the lead's distribution row in the outbox, in the
+transaction that makes it, and cleared in the one that ends it: if the process dies
+between the two (a crash during the post), the distribution that takes the lead over
+releases what the dead one held (`release_abandoned`), so no buyer's funds or caps stay
+held for a sale that never happened.
 """
 
 from __future__ import annotations
@@ -40,6 +46,13 @@ class Sold(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Hot statements, built once (exchange/storage/statements.py); values bound at execution.
+_o = t.outbox.c
+# The hold in flight, kept on the lead's unfinished distribution row (`{}` when none).
+_KEEP_HOLD = (
+    update(t.outbox)
+    .where(_o.lead_id == bindparam("p_lead_id"), _o.job == "distribute", _o.done_at.is_(None))
+    .values(payload=bindparam("p_payload", type_=_o.payload.type))
+)
 _k = t.cap_counters.c
 _OPEN_CAP_COUNTER = per_dialect(
     lambda dialect: (
@@ -93,9 +106,10 @@ _MARK_SOLD = (
 
 
 async def reserve(
-    engine: AsyncEngine, live: LiveCampaign, price_cents: int, now: datetime
+    engine: AsyncEngine, live: LiveCampaign, price_cents: int, now: datetime, lead_id: str
 ) -> Reservation | None:
-    """Hold one lead and `price_cents` on every cap of the campaign, and the buyer's funds."""
+    """Hold one lead and `price_cents` on every cap of the campaign, and the buyer's funds,
+    for `lead_id`, whose distribution row records the hold."""
     campaign = live.campaign
     counters: list[tuple[str, int, int]] = []
     async with engine.begin() as conn:
@@ -121,9 +135,26 @@ async def reserve(
         if price_cents > 0 and not await reserve_funds(conn, campaign.buyer_id, price_cents):
             await conn.rollback()
             return None
-    return Reservation(
-        campaign_id=campaign.id, buyer_id=campaign.buyer_id, price_cents=price_cents, counters=counters
-    )
+        held = Reservation(
+            campaign_id=campaign.id, buyer_id=campaign.buyer_id, price_cents=price_cents, counters=counters
+        )
+        await conn.execute(
+            _KEEP_HOLD, {"p_lead_id": lead_id, "p_payload": {"held": msgspec.to_builtins(held)}}
+        )
+    return held
+
+
+async def forget_hold(conn: AsyncConnection, lead_id: str) -> None:
+    """The hold of `lead_id`'s distribution has ended (sold or released) in this transaction."""
+    await conn.execute(_KEEP_HOLD, {"p_lead_id": lead_id, "p_payload": {}})
+
+
+async def release_abandoned(conn: AsyncConnection, lead_id: str, held: dict[str, Any]) -> Reservation:
+    """Release the hold a distribution of `lead_id` left when its process stopped."""
+    reservation = msgspec.convert(held, Reservation)
+    await release(conn, reservation)
+    await forget_hold(conn, lead_id)
+    return reservation
 
 
 async def release(conn: AsyncConnection, held: Reservation) -> None:
