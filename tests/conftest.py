@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,12 +21,17 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
+from adapters.outbound.http import HttpClient
 from exchange.api.app import create_app
 from exchange.bench.database import fresh_postgres
+from exchange.clock import utc_now
+from exchange.distribution.catalog import CampaignCatalog
+from exchange.distribution.engine import DistributionContext
 from exchange.settings import Settings
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import seed, upgrade
+from exchange.storage.verticals import VerticalCache
 
 ADMIN_KEY = "test-admin-key"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -86,16 +92,41 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     return url
 
 
+def exchange_settings(database_url: str, **overrides: Any) -> Settings:
+    """The tests' exchange: quick outbox polls, no source-score refresh, loopback buyers."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "admin_key": ADMIN_KEY,
+        "outbox_poll_seconds": 0.1,
+        "source_score_seconds": 0,
+        # Fake buyers listen on loopback.
+        "allow_private_destinations": True,
+        **overrides,
+    }
+    return Settings(**values)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        outbox_poll_seconds=0.1,
-        source_score_seconds=0,
-        # Fake buyers listen on loopback.
-        allow_private_destinations=True,
+    return exchange_settings(database_url)
+
+
+@asynccontextmanager
+async def distributor(database_url: str) -> AsyncIterator[DistributionContext]:
+    """A distribution context on an engine of its own: what another process would run."""
+    engine = create_engine(database_url)
+    ctx = DistributionContext(
+        engine=engine,
+        clock=utc_now,
+        http=HttpClient(allow_private=True),
+        catalog=CampaignCatalog(engine),
+        verticals=VerticalCache(engine),
     )
+    try:
+        yield ctx
+    finally:
+        await ctx.http.close()
+        await engine.dispose()
 
 
 class ShiftableClock:

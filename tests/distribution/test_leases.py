@@ -11,14 +11,9 @@ import asyncio
 
 import pytest
 
-from adapters.outbound.http import HttpClient
-from exchange.clock import utc_now
-from exchange.distribution.catalog import CampaignCatalog
-from exchange.distribution.engine import DistributionContext, distribute
+from exchange.distribution.engine import distribute
 from exchange.settings import Settings
-from exchange.storage.db import create_engine
-from exchange.storage.verticals import VerticalCache
-from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead
+from tests.conftest import Market, auto_insurance_lead, distributor, exchange_settings
 from tests.distribution.buyers import FakeBuyer, serve
 
 LEASE_SECONDS = 0.6
@@ -27,14 +22,7 @@ POST_SECONDS = 2.0
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_key=ADMIN_KEY,
-        outbox_poll_seconds=0.05,
-        outbox_lease_seconds=LEASE_SECONDS,
-        source_score_seconds=0,
-        allow_private_destinations=True,
-    )
+    return exchange_settings(database_url, outbox_poll_seconds=0.05, outbox_lease_seconds=LEASE_SECONDS)
 
 
 async def _market_with_a_slow_best_buyer(market: Market, fakes: list[FakeBuyer]) -> None:
@@ -99,19 +87,8 @@ async def test_overlapping_distributions_never_sell_a_lead_past_its_limit(
         lead_id = answer.json()["lead_id"]
         # The runner distributes the lead; a second distributor on the same database (as
         # another process would be) runs beside it.
-        engine = create_engine(database_url)
-        other = DistributionContext(
-            engine=engine,
-            clock=utc_now,
-            http=HttpClient(allow_private=True),
-            catalog=CampaignCatalog(engine),
-            verticals=VerticalCache(engine),
-        )
-        try:
+        async with distributor(database_url) as other:
             second = await distribute(other, lead_id)
-        finally:
-            await other.http.close()
-            await engine.dispose()
         for _ in range(50):  # the best buyer's post ends after 1 s
             events = await _events(market, lead_id)
             if "sale_refused" in events:

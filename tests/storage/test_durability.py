@@ -18,15 +18,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from adapters.outbound.http import HttpClient
-from exchange.clock import utc_now
-from exchange.distribution.catalog import CampaignCatalog
-from exchange.distribution.engine import DistributionContext
 from exchange.jobs.outbox import run_job
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
-from exchange.storage.verticals import VerticalCache
-from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer
+from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer, distributor
 from tests.distribution.buyers import FakeBuyer, serve
 
 
@@ -152,23 +147,14 @@ async def test_a_retried_distribution_of_a_settled_lead_ends_its_outbox_row(
         pricing={"model": "fixed", "cents_by_grade": {g: 1000 for g in "ABCD"}},
     )
     lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
-    engine = create_engine(database_url)
     o = t.outbox.c
-    async with engine.begin() as conn:
-        await conn.execute(update(t.outbox).where(o.lead_id == lead_id).values(done_at=None))
-        row = (await conn.execute(select(o.id, o.payload).where(o.lead_id == lead_id))).one()
-    ctx = DistributionContext(
-        engine=engine,
-        clock=utc_now,
-        http=HttpClient(allow_private=True),
-        catalog=CampaignCatalog(engine),
-        verticals=VerticalCache(engine),
-    )
-    answer = await run_job(ctx, row.id, "distribute", lead_id, row.payload, 2)
-    async with engine.connect() as conn:
-        done = await conn.scalar(select(o.done_at).where(o.id == row.id))
-    await ctx.http.close()
-    await engine.dispose()
+    async with distributor(database_url) as ctx:
+        async with ctx.engine.begin() as conn:
+            await conn.execute(update(t.outbox).where(o.lead_id == lead_id).values(done_at=None))
+            row = (await conn.execute(select(o.id, o.payload).where(o.lead_id == lead_id))).one()
+        answer = await run_job(ctx, row.id, "distribute", lead_id, row.payload, 2)
+        async with ctx.engine.connect() as conn:
+            done = await conn.scalar(select(o.done_at).where(o.id == row.id))
     assert answer is not None and answer.status == "unsold"
     assert done is not None
 
