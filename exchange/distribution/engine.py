@@ -37,7 +37,6 @@ from exchange.distribution.sale import (
     commit_sale,
     forget_hold,
     release,
-    release_abandoned,
     reserve,
     sales_of_lead,
 )
@@ -197,7 +196,8 @@ async def release_abandoned_hold(ctx: DistributionContext, lead_id: str, held: d
     """Release the caps and funds a stopped distribution of the lead still held, and say so."""
     now = ctx.clock()
     async with ctx.engine.begin() as conn:
-        released = await release_abandoned(conn, lead_id, held)
+        released = msgspec.convert(held, Reservation)
+        await release(conn, released, lead_id)
         await conn.execute(
             _INSERT_EVENTS,
             {
@@ -550,8 +550,7 @@ async def _settle(
     now = ctx.clock()
     async with ctx.engine.begin() as conn:
         if call.status != "accepted":
-            await release(conn, held)
-            await forget_hold(conn, lead.id)
+            await release(conn, held, lead.id)
             await trail.flush(conn)
             return None, None
         # The bound on a lead's sales holds in the transaction that records one. Outbox leases
@@ -563,8 +562,7 @@ async def _settle(
             await conn.execute(_LOCK_LEAD, {"id": lead.id})
         earlier = await sales_of_lead(conn, lead.id)
         if earlier >= at_most:
-            await release(conn, held)
-            await forget_hold(conn, lead.id)
+            await release(conn, held, lead.id)
             trail.event(
                 "sale_refused",
                 now,

@@ -8,8 +8,8 @@ reservation is released.
 The hold in flight is also written on the lead's distribution row in the outbox, in the
 transaction that makes it, and cleared in the one that ends it: if the process dies
 between the two (a crash during the post), the distribution that takes the lead over
-releases what the dead one held (`release_abandoned`), so no buyer's funds or caps stay
-held for a sale that never happened.
+releases what the dead one held (engine.release_abandoned_hold), so no buyer's funds or
+caps stay held for a sale that never happened.
 """
 
 from __future__ import annotations
@@ -149,15 +149,8 @@ async def forget_hold(conn: AsyncConnection, lead_id: str) -> None:
     await conn.execute(_KEEP_HOLD, {"p_lead_id": lead_id, "p_payload": {}})
 
 
-async def release_abandoned(conn: AsyncConnection, lead_id: str, held: dict[str, Any]) -> Reservation:
-    """Release the hold a distribution of `lead_id` left when its process stopped."""
-    reservation = msgspec.convert(held, Reservation)
-    await release(conn, reservation)
-    await forget_hold(conn, lead_id)
-    return reservation
-
-
-async def release(conn: AsyncConnection, held: Reservation) -> None:
+async def release(conn: AsyncConnection, held: Reservation, lead_id: str) -> None:
+    """Give back what `held` holds for `lead_id`: its caps, the buyer's funds, and the note."""
     if held.counters:
         # One executemany (an empty list would execute once, without values).
         await conn.execute(
@@ -169,6 +162,7 @@ async def release(conn: AsyncConnection, held: Reservation) -> None:
         )
     if held.price_cents > 0:
         await release_funds(conn, held.buyer_id, held.price_cents)
+    await forget_hold(conn, lead_id)
 
 
 async def sales_of_lead(conn: AsyncConnection, lead_id: str) -> int:
