@@ -27,8 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     writer_max_batch: int = 256
     # In-process outbox runner: how often it looks for work nobody woke it for.
     outbox_poll_seconds: float = 1.0
-    # How long a claimed outbox row is someone's before another process may take it.
-    outbox_lease_seconds: float = 60.0
+    # How long a claimed outbox row is someone's unless renewed (every third of it) by the
+    # process working on it: work whose process died is taken over within about this long.
+    outbox_lease_seconds: float = 6.0
     # How long a source's closed-loop score is reused before it is computed again.
     source_score_seconds: float = 300.0
     demo: bool = False

@@ -23,6 +23,7 @@ from exchange.api.dispositions import BulkDispositionController, LeadDisposition
 from exchange.api.erasure import ErasureController
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
+from exchange.api.holds import HoldController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.marketplace import MarketplaceController
@@ -68,10 +69,9 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         http=HttpClient(allow_private=settings.allow_private_destinations),
         catalog=CampaignCatalog(engine),
         verticals=verticals,
+        lease_seconds=settings.outbox_lease_seconds,
     )
-    runner = OutboxRunner(
-        jobs, poll_seconds=settings.outbox_poll_seconds, lease_seconds=settings.outbox_lease_seconds
-    )
+    runner = OutboxRunner(jobs, poll_seconds=settings.outbox_poll_seconds)
     writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
     writer.start()
     runner.start()
@@ -137,6 +137,7 @@ def create_app(
             LeadController,
             ErasureController,
             MarketplaceController,
+            HoldController,
             CampaignController,
             DeliveryController,
             LeadReturnController,

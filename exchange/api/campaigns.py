@@ -17,7 +17,7 @@ from buyers.pricing import check_pricing
 from buyers.schedule import check_schedule
 from exchange.api.auth import Principal, PrincipalDep
 from exchange.api.services import Services, ServicesDep
-from exchange.distribution.catalog import campaign_from_row
+from exchange.distribution.records import campaign_from_row
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t

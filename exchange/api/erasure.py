@@ -1,5 +1,6 @@
 """Erasure of a person's data from a lead (operator): the money trail and the fact of
-consent stay; name, contact, address and IP become "[erased]" everywhere they were kept."""
+consent stay; name, contact, address and IP become "[erased]" everywhere they were kept
+(the lead, its events, the delivery audit, and the request of a post still open)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ class ErasureController(Controller):
                         request=_scrub(row.request, values),
                         response=_scrub(row.response, values),
                     )
+                )
+            # A post whose outcome is still open keeps its exact request on the hold.
+            h = t.holds.c
+            open_posts = select(h.id, h.request).where(h.lead_id == lead_id, h.request.is_not(None))
+            for hold in (await conn.execute(open_posts)).all():
+                await conn.execute(
+                    update(t.holds).where(h.id == hold.id).values(request=_scrub(hold.request, values))
                 )
             e = t.lead_events.c
             for event in (await conn.execute(select(e.id, e.data).where(e.lead_id == lead_id))).all():

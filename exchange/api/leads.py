@@ -23,9 +23,8 @@ from exchange.api.errors import INTERNAL_ERROR, error_body
 from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_start
 from exchange.errors import ExchangeError, Forbidden, NotFound
-from exchange.pipeline.intake import Posted, Source, receive_lead
+from exchange.pipeline.intake import Posted, Received, Source, receive_lead
 from exchange.storage import tables as t
-from exchange.storage.writer import WriteResult
 from exchange.types import ErrorBody, LeadAnswer, LeadStatus, Page
 
 log = logging.getLogger(__name__)
@@ -95,13 +94,16 @@ class IntakeOperation(Operation):
 
 _ANSWER_DOC = {
     200: ResponseSpec(
-        LeadAnswer, generate_examples=False, description="a replayed request: the first answer"
+        LeadAnswer,
+        generate_examples=False,
+        description="a replayed request: the first answer (a sync request's: its lead's outcome)",
     ),
     201: ResponseSpec(LeadAnswer, generate_examples=False, description="sold or unsold (mode=sync)"),
     202: ResponseSpec(
         LeadAnswer,
         generate_examples=False,
-        description="accepted (mode=async): stored, distribution queued",
+        description="accepted: stored, distribution still owed (mode=async, or a sync request"
+        " whose distribution another process finishes)",
     ),
     409: ResponseSpec(
         LeadAnswer, generate_examples=False, description="duplicate within the vertical's window"
@@ -182,7 +184,18 @@ async def lead_view_for(services: Services, principal: Principal, lead_id: str) 
     return _view(row, principal, sales)
 
 
-async def _take_lead(services: Services, principal: Principal, posted: Posted) -> WriteResult:
+# The status that carries each answer of a lead not seen before (CONTRACT.md, "Leads").
+_STATUS_CODES = {"sold": 201, "unsold": 201, "accepted": 202, "duplicate": 409, "rejected": 422}
+
+
+def status_code(received: Received) -> int:
+    """A replay is 200 with the first answer, but 202 while a sync request's outcome is owed."""
+    if received.replayed:
+        return 202 if received.owed else 200
+    return _STATUS_CODES[received.answer.status]
+
+
+async def _take_lead(services: Services, principal: Principal, posted: Posted) -> Received:
     """A publisher's lead through intake, counted in the metrics: both routes' work."""
     assert principal.publisher_id is not None
     started = time.perf_counter()
@@ -237,7 +250,7 @@ def intake_fast_path(app: ASGIApp) -> ASGIApp:
         posted = msgspec.structs.replace(posted, body=b"".join(chunks))
         try:
             result = await _take_lead(services, principal, posted)
-            status, body = result.status_code, _json.encode(result.answer)
+            status, body = status_code(result), _json.encode(result.answer)
         except ExchangeError as exc:
             status, body = exc.status_code, _json.encode(error_body(exc))
         except Exception:
@@ -319,10 +332,10 @@ class LeadController(Controller):
                 idempotency_key=idempotency_key,
             ),
         )
-        answer = result.answer
+        answer, code = result.answer, status_code(result)
         if "xml" in request.headers.get("accept", ""):
-            return Response(_answer_xml(answer), status_code=result.status_code, media_type=MediaType.XML)
-        return Response(answer, status_code=result.status_code, media_type=MediaType.JSON)
+            return Response(_answer_xml(answer), status_code=code, media_type=MediaType.XML)
+        return Response(answer, status_code=code, media_type=MediaType.JSON)
 
     @get("/", summary="A page of the leads the caller may see, newest first")
     async def list_leads(

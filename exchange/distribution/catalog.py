@@ -13,7 +13,8 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from buyers.campaigns import Campaign, CampaignIn, HttpStep
+from buyers.campaigns import Campaign, HttpStep
+from exchange.distribution.records import campaign_from_row
 from exchange.storage import tables as t
 
 CATALOG_TTL_SECONDS = 2.0
@@ -29,16 +30,6 @@ class LiveCampaign(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def id(self) -> str:
         return self.campaign.id
-
-
-def campaign_from_row(row: object) -> Campaign:
-    config = msgspec.convert(row.config, CampaignIn)  # type: ignore[attr-defined]
-    return Campaign(
-        **msgspec.structs.asdict(config),
-        id=row.id,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
-        updated_at=row.updated_at,  # type: ignore[attr-defined]
-    )
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Which live campaigns may buy a lead, and why the others may not: pure decisions.
+"""Which live campaigns may buy a lead, and why the others may not.
 
+`select_candidates` decides from the campaigns alone (pure); `affordable` then glances at
+the buyers' funds and the campaigns' caps, sparing pings that could never become sales.
 Operators read the reasons in the lead's timeline ("filter state in [CA, NV]",
-"schedule closed", "grade C not priced").
+"schedule closed", "grade C not priced", "insufficient funds").
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from buyers.campaigns import BidPricing, FixedPricing
+from buyers.caps import period_key
 from buyers.filters import first_miss
 from buyers.pricing import fixed_price
 from buyers.schedule import is_open
 from exchange.distribution.catalog import LiveCampaign
+from exchange.storage import tables as t
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,13 +32,20 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     min_price_cents: int
 
 
+class Eligible(msgspec.Struct, frozen=True, kw_only=True):
+    """The campaigns that may buy a lead, and why each other one may not."""
+
+    candidates: list[Candidate]
+    excluded: dict[str, str]
+
+
 def select_candidates(
     campaigns: list[LiveCampaign],
     fields: dict[str, Any],
     grade: str | None,
     floors: dict[str, int],
     now: datetime,
-) -> tuple[list[Candidate], dict[str, str]]:
+) -> Eligible:
     candidates: list[Candidate] = []
     excluded: dict[str, str] = {}
     for live in campaigns:
@@ -55,4 +68,62 @@ def select_candidates(
             assert isinstance(pricing, BidPricing)
             floor = max(pricing.floor_cents, floors.get(grade or "", 0))
             candidates.append(Candidate(live=live, price_cents=None, min_price_cents=floor))
-    return candidates, excluded
+    return Eligible(candidates=candidates, excluded=excluded)
+
+
+_b, _a, _k = t.buyers.c, t.account_balances.c, t.cap_counters.c
+_BUYER_FUNDS = (
+    select(_b.id, _b.credit_limit_cents, _a.balance_cents, _a.reserved_cents)
+    .outerjoin(t.account_balances, (_a.account_type == "buyer") & (_a.account_id == _b.id))
+    .where(_b.id.in_(bindparam("ids", expanding=True)))
+)
+_CAPS_USED = select(_k.campaign_id, _k.period_key, _k.leads, _k.spend_cents).where(
+    _k.campaign_id.in_(bindparam("ids", expanding=True))
+)
+
+
+async def affordable(engine: AsyncEngine, eligible: Eligible, now: datetime) -> Eligible:
+    """Drop campaigns whose buyer cannot pay their least price or whose caps are full, at a glance.
+
+    The hold reserves exactly (holds.place); this read only spares pings that could never
+    become sales.
+    """
+    candidates = eligible.candidates
+    if not candidates:
+        return eligible
+    buyer_ids = {c.live.campaign.buyer_id for c in candidates}
+    keys = {
+        (c.live.id, period_key(cap.period, now, c.live.cap_timezone))
+        for c in candidates
+        for cap in c.live.campaign.caps
+    }
+    async with engine.connect() as conn:
+        funds = {
+            row.id: row.credit_limit_cents + (row.balance_cents or 0) - (row.reserved_cents or 0)
+            for row in await conn.execute(_BUYER_FUNDS, {"ids": sorted(buyer_ids)})
+        }
+        used: dict[tuple[str, str], tuple[int, int]] = {}
+        if keys:
+            rows = await conn.execute(_CAPS_USED, {"ids": sorted({cid for cid, _ in keys})})
+            used = {(r.campaign_id, r.period_key): (r.leads, r.spend_cents) for r in rows}
+    kept = []
+    excluded = dict(eligible.excluded)
+    for c in candidates:
+        campaign = c.live.campaign
+        if c.min_price_cents > funds.get(campaign.buyer_id, 0):
+            excluded[c.live.id] = "insufficient funds"
+            continue
+        full = None
+        for cap in campaign.caps:
+            leads, spend = used.get((c.live.id, period_key(cap.period, now, c.live.cap_timezone)), (0, 0))
+            if cap.max_leads is not None and leads >= cap.max_leads:
+                full = f"cap {cap.period} max_leads {cap.max_leads} reached"
+            elif cap.max_spend_cents is not None and spend + c.min_price_cents > cap.max_spend_cents:
+                full = f"cap {cap.period} max_spend_cents {cap.max_spend_cents} reached"
+            if full:
+                break
+        if full:
+            excluded[c.live.id] = full
+            continue
+        kept.append(c)
+    return Eligible(candidates=kept, excluded=excluded)

@@ -1,104 +1,48 @@
 """The distribution engine: offer a stored lead to the campaigns and sell it.
 
-eligible campaigns (filters, schedule, price, funds and caps at a glance) → pings
-to bid-priced campaigns within the vertical's deadline → order by strategy
-(auction: best price, ties rotate; round_robin: weighted rotation; priority: by
-level, rotating within one) → posts down that order (the waterfall) until the lead
-is sold `max_sales` times or an exclusive campaign buys it alone.
+    resume     holds a stopped distribution left open are settled first, with the same
+               buyer (holds.py: the post asked again under the same delivery id)
+    auction    eligible campaigns → pings within the deadline → the order of the waterfall
+    waterfall  for each offer: a `posting` hold → the post → sold | released, until the
+               lead is sold `max_sales` times or an exclusive campaign buys it alone
+    outcome    sold or unsold, recorded under the lease
+
+Everything the engine changes is committed under the lead's lease (storage/outbox.py): a
+distribution whose lease was taken over stops at its next step (`Fenced`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
 
-import msgspec
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.outbound.http import HttpClient
-from buyers.campaigns import HttpStep
-from buyers.caps import period_key
-from buyers.pricing import bid_price
 from exchange.clock import Clock
-from exchange.distribution.calls import Call, call_buyer, ping_fields
-from exchange.distribution.catalog import CampaignCatalog, LiveCampaign
-from exchange.distribution.eligible import Candidate, select_candidates
-from exchange.distribution.rotation import rank_ties, rotate
-from exchange.distribution.sale import (
-    Reservation,
-    Sold,
-    commit_sale,
-    forget_hold,
-    release,
-    reserve,
-    sales_of_lead,
-)
+from exchange.distribution.auction import Priced, order, price, step_of
+from exchange.distribution.calls import Call, Outgoing, outgoing, send, unanswered
+from exchange.distribution.catalog import CampaignCatalog
+from exchange.distribution.eligible import Eligible, affordable, select_candidates
+from exchange.distribution.holds import Gone, NotHeld, Refused, place, release, sell, transition
+from exchange.distribution.outcome import answer_as_stored, answer_of, record_outcome
+from exchange.distribution.records import Hold, LeadForSale, holds_of_lead, load_campaign, load_lead
+from exchange.distribution.sale import Sold, sold_of_lead
+from exchange.distribution.trail import Trail
 from exchange.ids import new_id
-from exchange.storage import tables as t
+from exchange.storage.outbox import extend_lease, finish_distribution
 from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import WriteResult
 from exchange.types import LeadAnswer
 from exchange.verticals import Distribution
 
-log = logging.getLogger(__name__)
 Mode = Literal["sync", "async"]
-
-# Built once (exchange/storage/statements.py): every distributed lead runs these.
-_lc, _p, _o, _i = t.leads.c, t.publishers.c, t.outbox.c, t.idempotency_keys.c
-_NOW = bindparam("now", type_=t.UTCDateTime())
-_LOAD_LEAD = (
-    select(
-        _lc.id,
-        _lc.vertical,
-        _lc.status,
-        _lc.grade,
-        _lc.fields,
-        _lc.consent,
-        _lc.payout_cents,
-        _lc.publisher_id,
-        _p.payout,
-    )
-    .join(t.publishers, _p.id == _lc.publisher_id)
-    .where(_lc.id == bindparam("id"))
-)
-# A lead still accepted becomes unsold.
-_MARK_UNSOLD = (
-    update(t.leads)
-    .where(_lc.id == bindparam("lid"), _lc.status == "accepted")
-    .values(status="unsold", updated_at=_NOW)
-)
-# Done, and no hold in flight any more (sale.py): the outcome settles the last one.
-_OUTBOX_DONE = (
-    update(t.outbox)
-    .where(_o.lead_id == bindparam("lid"), _o.job == "distribute", _o.done_at.is_(None))
-    .values(done_at=_NOW, locked_until=None, payload={})
-)
-# A sync request stored its idempotent answer as 201 before it knew the outcome.
-_STORE_OUTCOME = (
-    update(t.idempotency_keys)
-    .where(_i.lead_id == bindparam("lid"), _i.status_code == 201)
-    .values(answer=bindparam("stored", type_=_i.answer.type))
-)
-_INSERT_DELIVERIES = t.deliveries.insert()
-_b, _a, _k = t.buyers.c, t.account_balances.c, t.cap_counters.c
-_BUYER_FUNDS = (
-    select(_b.id, _b.credit_limit_cents, _a.balance_cents, _a.reserved_cents)
-    .outerjoin(t.account_balances, (_a.account_type == "buyer") & (_a.account_id == _b.id))
-    .where(_b.id.in_(bindparam("ids", expanding=True)))
-)
-_CAPS_USED = select(_k.campaign_id, _k.period_key, _k.leads, _k.spend_cents).where(
-    _k.campaign_id.in_(bindparam("ids", expanding=True))
-)
-_INSERT_EVENTS = t.lead_events.insert()
-_LEAD_STATE = select(_lc.status, _lc.payout_cents).where(_lc.id == bindparam("id"))
-_LOCK_LEAD = select(_lc.id).where(_lc.id == bindparam("id")).with_for_update()
+# A lead's status while its distribution may go on: sold, it may take more (shared) sales.
+_OWED = frozenset({"accepted", "sold"})
 
 
 @dataclass
@@ -108,145 +52,28 @@ class DistributionContext:
     http: HttpClient
     catalog: CampaignCatalog
     verticals: VerticalCache
-    # Async mode retries a post that failed in transit this many times in all.
+    # Async mode (and a takeover) tries a post that failed in transit this many times in all.
     post_attempts: int = 3
     retry_base_seconds: float = 0.2
+    # How long a lease on a lead's distribution lasts unless renewed (jobs/outbox.py).
+    lease_seconds: float = 6.0
 
 
-class Priced(msgspec.Struct, frozen=True, kw_only=True):
-    live: LiveCampaign
-    price_cents: int
+class Fenced(Exception):
+    """The distribution's lease was taken over: another process now decides the lead."""
 
 
-class LeadForSale(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    vertical: str
-    status: str
-    grade: str | None
-    fields: dict[str, Any]
-    consent: dict[str, Any] | None
-    payout_cents: int
-    publisher_id: str
-    publisher_terms: dict[str, Any]
-
-
-class _Trail:
-    """Events and delivery rows gathered during a step, written in one transaction."""
-
-    def __init__(self, lead_id: str) -> None:
-        self.lead_id = lead_id
-        self.events: list[dict[str, Any]] = []
-        self.deliveries: list[dict[str, Any]] = []
-
-    def event(self, kind: str, at: datetime, /, **data: Any) -> None:
-        self.events.append({"lead_id": self.lead_id, "kind": kind, "at": at, "data": data})
-
-    def delivery(
-        self, live: LiveCampaign, kind: str, attempt: int, call: Call, at: datetime, price: int | None
-    ) -> str:
-        delivery_id = new_id("dlv")
-        self.deliveries.append(
-            {
-                "id": delivery_id,
-                "lead_id": self.lead_id,
-                "campaign_id": live.id,
-                "buyer_id": live.campaign.buyer_id,
-                "kind": kind,
-                "attempt": attempt,
-                "status": call.status,
-                "request": call.request,
-                "response": call.response,
-                "http_status": call.http_status,
-                "latency_ms": round(call.latency_ms, 2),
-                "price_cents": price,
-                "reason": call.answer.reason,
-                "reference": call.answer.reference,
-                "created_at": at,
-            }
-        )
-        return delivery_id
-
-    async def flush(self, conn: Any) -> None:
-        if self.deliveries:
-            await conn.execute(_INSERT_DELIVERIES, self.deliveries)
-        if self.events:
-            await conn.execute(_INSERT_EVENTS, self.events)
-        self.events, self.deliveries = [], []
-
-
-async def load_lead(engine: AsyncEngine, lead_id: str) -> LeadForSale | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(_LOAD_LEAD, {"id": lead_id})).first()
-    if row is None:
-        return None
-    return LeadForSale(
-        id=row.id,
-        vertical=row.vertical,
-        status=row.status,
-        grade=row.grade,
-        fields=row.fields,
-        consent=row.consent,
-        payout_cents=row.payout_cents,
-        publisher_id=row.publisher_id,
-        publisher_terms=row.payout,
-    )
-
-
-async def release_abandoned_hold(ctx: DistributionContext, lead_id: str, held: dict[str, Any]) -> None:
-    """Release the caps and funds a stopped distribution of the lead still held, and say so."""
-    now = ctx.clock()
-    async with ctx.engine.begin() as conn:
-        released = msgspec.convert(held, Reservation)
-        await release(conn, released, lead_id)
-        await conn.execute(
-            _INSERT_EVENTS,
-            {
-                "lead_id": lead_id,
-                "kind": "reservation_released",
-                "at": now,
-                "data": {
-                    "campaign_id": released.campaign_id,
-                    "buyer_id": released.buyer_id,
-                    "price_cents": released.price_cents,
-                    "reason": "its distribution stopped before a sale or a release",
-                },
-            },
-        )
-
-
-async def unwanted_by_all(
-    catalog: CampaignCatalog,
-    vertical: str,
-    floors: dict[str, int],
-    fields: dict[str, Any],
-    grade: str | None,
-    now: datetime,
-) -> dict[str, str] | None:
-    """Why each campaign passes when none can take the lead; None when some campaign may."""
-    candidates, excluded = select_candidates(await catalog.active(vertical), fields, grade, floors, now)
-    return None if candidates else excluded
-
-
-def unsold_events(lead_id: str, excluded: dict[str, str], now: datetime) -> list[dict[str, Any]]:
-    """The trail of a lead that no campaign can take, settled at intake."""
-    return [
-        {
-            "lead_id": lead_id,
-            "kind": "eligibility",
-            "at": now,
-            "data": {"candidates": [], "excluded": excluded},
-        },
-        {"lead_id": lead_id, "kind": "unsold", "at": now, "data": {"reason": "no_eligible_campaign"}},
-    ]
+class Parked(Exception):
+    """The lead waits on an operator: a post's outcome stayed unknown (an uncertain hold)."""
 
 
 class Ahead:
     """A lead offered while its own commit is still in flight (sync intake without an
     idempotency key): the pings, which carry no personal data, go out first; nothing is
-    reserved, posted or sold until `stored()` answers that the lead is committed as accepted.
+    held, posted or sold until `stored()` answers that the lead is committed as accepted.
 
     The commit starts once the pings are on the wire (or at the first `stored()` call, if
-    that comes sooner): see `_sent`.
+    that comes sooner): see auction.sent.
     """
 
     def __init__(self, lead: LeadForSale, write: Callable[[], Awaitable[WriteResult]]) -> None:
@@ -261,346 +88,367 @@ class Ahead:
         return self._stored
 
 
-async def _sent() -> None:
-    """Two turns of the event loop, after which the requests started just before are on the
-    wire: the first turn runs each request's task until it has written its head, the second
-    aiohttp's task that writes the body (started lazily before Python 3.12).
-
-    Work done after this hides behind the buyers' answer time; done before, it would delay
-    the requests themselves, and on SQLite a transaction is the event loop's own work
-    (storage/inline.py). Only the timing depends on it: a request not yet sent by then is
-    sent a little later, nothing else.
-    """
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-
-
 async def distribute(
-    ctx: DistributionContext, lead_id: str, *, mode: Mode = "async", ahead: Ahead | None = None
+    ctx: DistributionContext,
+    lead_id: str,
+    *,
+    lease: str,
+    mode: Mode = "async",
+    ahead: Ahead | None = None,
+    eligible: Eligible | None = None,
 ) -> LeadAnswer | None:
-    """Sell the lead if campaigns want it; the publisher's answer, or None for an unknown lead
-    (or, given `ahead`, for a lead that was not stored as accepted: a duplicate)."""
-    lead = ahead.lead if ahead is not None else await load_lead(ctx.engine, lead_id)
-    if lead is None:
-        return None
-    if lead.status != "accepted":
+    """Sell the lead if campaigns want it, working under `lease`; the publisher's answer
+    (`accepted` while the outcome is still owed), or None for an unknown lead (or, given
+    `ahead`, for a lead that was not stored as accepted: a duplicate). `eligible`: the
+    campaigns intake found for it a moment ago."""
+    if ahead is not None:
+        lead, holds = ahead.lead, []
+    else:
+        async with ctx.engine.connect() as conn:
+            found = await load_lead(conn, lead_id)
+            holds = await holds_of_lead(conn, lead_id) if found and found.status in _OWED else []
+        if found is None:
+            return None
+        lead = found
+    run = _Run(ctx, lead, lease, mode)
+    if lead.status not in _OWED:
         # Distributed already (a retried job): the recorded outcome stands; the work is done.
         async with ctx.engine.begin() as conn:
-            await conn.execute(_OUTBOX_DONE, {"lid": lead.id, "now": ctx.clock()})
-        return LeadAnswer(
-            lead_id=lead.id, status=lead.status, grade=lead.grade, payout_cents=lead.payout_cents
-        )
+            await finish_distribution(conn, lead.id, lease, ctx.clock())
+        return answer_as_stored(lead)
     vertical = await ctx.verticals.get(lead.vertical)
     settings = vertical.distribution if vertical else Distribution()
-    trail = _Trail(lead.id)
-    now = ctx.clock()
-    candidates, excluded = select_candidates(
-        await ctx.catalog.active(lead.vertical), lead.fields, lead.grade, settings.floor_cents_by_grade, now
-    )
-    candidates = await _affordable(ctx, candidates, excluded, now)
-    trail.event("eligibility", now, candidates=[c.live.id for c in candidates], excluded=excluded)
-    priced = await _price(ctx, lead, candidates, settings, trail, ahead)
-    if ahead is not None:
-        stored = await ahead.stored()
-        if stored.replayed or stored.answer.status != "accepted":
-            # A duplicate: it was pinged, which its trail records, and is offered no further.
-            async with ctx.engine.begin() as conn:
-                await trail.flush(conn)
-            return None
-    order = await _order(ctx, lead.vertical, priced, settings)
-    sold: list[Sold] = []
-    for offer in order:
-        if len(sold) >= settings.max_sales:
-            break
-        if sold and offer.live.campaign.exclusive:
-            continue  # an exclusive campaign buys alone, never beside others
-        # The sale that ends the lead's distribution records the outcome in its own transaction.
-        closes = len(sold) + 1 >= settings.max_sales or offer.live.campaign.exclusive
-        # An exclusive campaign buys only a lead nobody bought.
-        at_most = 1 if offer.live.campaign.exclusive else settings.max_sales
-        outcome, answer = await _sell(ctx, lead, offer, trail, mode, sold if closes else None, at_most)
-        if answer is not None:
-            return answer
-        if outcome is not None:
-            sold.append(outcome)
-            if offer.live.campaign.exclusive:
-                break
-    now = ctx.clock()
-    answer = _answer(lead, sold)
-    if not sold:
-        trail.event("unsold", now, reason="no_buyer" if priced else "no_eligible_campaign")
-    async with ctx.engine.begin() as conn:
-        await _record_outcome(conn, lead, answer, trail, now)
-    return answer
+    try:
+        offers = await run.resume(holds, settings) if holds else None
+        if offers is None:
+            offers = await run.auction(settings, eligible, ahead, tried={h.campaign_id for h in holds})
+            if offers is None:
+                return None
+        closed = await run.waterfall(offers, settings)
+        return closed if closed is not None else await run.finish()
+    except Fenced:
+        await run.stop()
+    except Parked:
+        pass
+    return LeadAnswer(lead_id=lead.id, status="accepted", grade=lead.grade)  # type: ignore[arg-type]
 
 
-def _answer(lead: LeadForSale, sold: list[Sold]) -> LeadAnswer:
-    if not sold:
-        return LeadAnswer(lead_id=lead.id, status="unsold", grade=lead.grade)
-    return LeadAnswer(
-        lead_id=lead.id, status="sold", grade=lead.grade, payout_cents=sum(s.payout_cents for s in sold)
-    )
+@dataclass
+class _Run:
+    """One distribution of one lead: what it has sold, and its trail not yet written."""
 
+    ctx: DistributionContext
+    lead: LeadForSale
+    lease: str
+    mode: Mode
+    sold: list[Sold] = field(default_factory=list)
+    offered: bool = False
 
-async def _record_outcome(
-    conn: Any, lead: LeadForSale, answer: LeadAnswer, trail: _Trail, now: datetime
-) -> None:
-    """The end of a lead's distribution: its status, its trail, its outbox row, its stored answer."""
-    if answer.status == "unsold":
-        await conn.execute(_MARK_UNSOLD, {"lid": lead.id, "now": now})
-    await trail.flush(conn)
-    await conn.execute(_OUTBOX_DONE, {"lid": lead.id, "now": now})
-    await conn.execute(_STORE_OUTCOME, {"lid": lead.id, "stored": msgspec.to_builtins(answer)})
+    def __post_init__(self) -> None:
+        self.trail = Trail(self.lead.id)
 
+    def _until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.ctx.lease_seconds)
 
-async def _affordable(
-    ctx: DistributionContext, candidates: list[Candidate], excluded: dict[str, str], now: datetime
-) -> list[Candidate]:
-    """Drop campaigns whose buyer cannot pay their least price or whose caps are full, at a glance.
-
-    The sale reserves exactly; this read only spares pings that could never become sales.
-    """
-    if not candidates:
-        return candidates
-    buyer_ids = {c.live.campaign.buyer_id for c in candidates}
-    keys = {
-        (c.live.id, period_key(cap.period, now, c.live.cap_timezone))
-        for c in candidates
-        for cap in c.live.campaign.caps
-    }
-    async with ctx.engine.connect() as conn:
-        funds = {
-            row.id: row.credit_limit_cents + (row.balance_cents or 0) - (row.reserved_cents or 0)
-            for row in await conn.execute(_BUYER_FUNDS, {"ids": sorted(buyer_ids)})
-        }
-        used: dict[tuple[str, str], tuple[int, int]] = {}
-        if keys:
-            rows = await conn.execute(_CAPS_USED, {"ids": sorted({cid for cid, _ in keys})})
-            used = {(r.campaign_id, r.period_key): (r.leads, r.spend_cents) for r in rows}
-    kept = []
-    for c in candidates:
-        campaign = c.live.campaign
-        if c.min_price_cents > funds.get(campaign.buyer_id, 0):
-            excluded[c.live.id] = "insufficient funds"
-            continue
-        full = None
-        for cap in campaign.caps:
-            leads, spend = used.get((c.live.id, period_key(cap.period, now, c.live.cap_timezone)), (0, 0))
-            if cap.max_leads is not None and leads >= cap.max_leads:
-                full = f"cap {cap.period} max_leads {cap.max_leads} reached"
-            elif cap.max_spend_cents is not None and spend + c.min_price_cents > cap.max_spend_cents:
-                full = f"cap {cap.period} max_spend_cents {cap.max_spend_cents} reached"
-            if full:
-                break
-        if full:
-            excluded[c.live.id] = full
-            continue
-        kept.append(c)
-    return kept
-
-
-async def _price(
-    ctx: DistributionContext,
-    lead: LeadForSale,
-    candidates: list[Candidate],
-    settings: Distribution,
-    trail: _Trail,
-    ahead: Ahead | None = None,
-) -> list[Priced]:
-    """Fixed prices as they are; bid campaigns pinged at once, within the vertical's deadline
-    (and an `ahead` lead's commit started once the pings are sent)."""
-    priced = [Priced(live=c.live, price_cents=c.price_cents) for c in candidates if c.price_cents is not None]
-    bidders = [c for c in candidates if c.price_cents is None]
-    if not bidders:
-        return priced
-    payload = ping_fields(lead.fields, lead.grade, lead.id)
-    started = time.monotonic()
-    bodies: dict[Any, tuple[bytes, str]] = {}
-
-    async def ping(c: Candidate) -> Call:
-        step = _step(c.live, "ping")
-        timeout = min(step.timeout_ms, settings.ping_timeout_ms)
-        return await call_buyer(ctx.http, step, payload, kind="ping", timeout_ms=timeout, bodies=bodies)
-
-    pings = [asyncio.ensure_future(ping(c)) for c in bidders]
-    if ahead is not None:
-        try:
-            await _sent()
-        finally:  # a request cancelled meanwhile still stores what it began to offer
-            ahead.stored()
-    calls = await asyncio.gather(*pings)
-    now = ctx.clock()
-    for c, call in zip(bidders, calls, strict=True):
-        pricing = c.live.campaign.pricing
-        price = bid_price(pricing, call.answer.price_cents, lead.grade, settings.floor_cents_by_grade)  # type: ignore[arg-type]
-        status = call.status if price is not None or call.status != "bid" else "no_bid"
-        delivery_id = trail.delivery(
-            c.live, "ping", 1, msgspec.structs.replace(call, status=status), now, price
-        )
-        trail.event(
-            "pinged",
+    async def auction(
+        self, settings: Distribution, eligible: Eligible | None, ahead: Ahead | None, tried: set[str]
+    ) -> list[Priced] | None:
+        """The waterfall of a fresh auction among the campaigns not `tried` on this lead yet."""
+        lead, ctx = self.lead, self.ctx
+        now = ctx.clock()
+        if eligible is None:
+            live = await ctx.catalog.active(lead.vertical)
+            eligible = select_candidates(live, lead.fields, lead.grade, settings.floor_cents_by_grade, now)
+        if tried:
+            eligible = Eligible(
+                candidates=[c for c in eligible.candidates if c.live.id not in tried],
+                excluded={**eligible.excluded, **dict.fromkeys(tried, "offered this lead already")},
+            )
+        eligible = await affordable(ctx.engine, eligible, now)
+        self.trail.event(
+            "eligibility",
             now,
-            campaign_id=c.live.id,
-            delivery_id=delivery_id,
-            status=status,
-            bid_cents=call.answer.price_cents,
-            price_cents=price,
-            latency_ms=round(call.latency_ms, 2),
+            candidates=[c.live.id for c in eligible.candidates],
+            excluded=eligible.excluded,
         )
-        if price is not None:
-            priced.append(Priced(live=c.live, price_cents=price))
-    log.debug("pinged %d campaigns in %.1f ms", len(bidders), (time.monotonic() - started) * 1000)
-    return priced
+        on_sent = ahead.stored if ahead is not None else None
+        priced = await price(ctx.http, ctx.clock, lead, eligible.candidates, settings, self.trail, on_sent)
+        if ahead is not None:
+            stored = await ahead.stored()
+            if stored.answer.status != "accepted":
+                # A duplicate: it was pinged, which its trail records, and is offered no further.
+                async with ctx.engine.begin() as conn:
+                    await self.trail.flush(conn)
+                return None
+        self.offered = bool(priced)
+        return await order(ctx.engine, lead.vertical, priced, settings)
 
+    async def waterfall(self, offers: list[Priced], settings: Distribution) -> LeadAnswer | None:
+        """Offer the lead down `offers`; the answer if a sale ended the distribution."""
+        for i, offer in enumerate(offers):
+            if len(self.sold) >= settings.max_sales:
+                break
+            exclusive = offer.live.campaign.exclusive
+            if self.sold and exclusive:
+                continue  # an exclusive campaign buys alone, never beside others
+            # The sale that ends the distribution records the outcome in its own transaction.
+            closing = exclusive or len(self.sold) + 1 >= settings.max_sales
+            at_most = 1 if exclusive else settings.max_sales
+            answer = await self.offer(offer, offers[i + 1 :], at_most=at_most, closing=closing)
+            if answer is not None:
+                return answer
+        return None
 
-async def _order(
-    ctx: DistributionContext, vertical: str, priced: list[Priced], settings: Distribution
-) -> list[Priced]:
-    if len(priced) <= 1:
-        return priced
-    by_id = {p.live.id: p for p in priced}
-    weights = {p.live.id: p.live.campaign.weight for p in priced}
-    if settings.strategy == "auction":
-        prices = [p.price_cents for p in priced]
-        rotation: list[str] = []
-        if len(set(prices)) < len(prices):  # ties rotate
-            async with ctx.engine.begin() as conn:
-                rotation = await rotate(conn, f"{vertical}:auction", weights)
-        ranked = [by_id[cid] for cid in rank_ties([(p.live.id, p.price_cents) for p in priced], rotation)]
-        return _exclusive_only_if_worth_it(ranked, settings.max_sales)
-    if settings.strategy == "round_robin":
+    async def offer(
+        self, offer: Priced, rest: list[Priced], *, at_most: int, closing: bool
+    ) -> LeadAnswer | None:
+        """Hold, post, and sell or release: the hold is `posting`, with the exact request
+        and the rest of the waterfall, before the request leaves."""
+        lead, ctx, live = self.lead, self.ctx, offer.live
+        payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
+        request = outgoing(step_of(live, "post"), payload)
+        delivery_id = new_id("dlv")
+        now = ctx.clock()
         async with ctx.engine.begin() as conn:
-            return [by_id[cid] for cid in await rotate(conn, f"{vertical}:rotation", weights)]
-    levels = sorted({p.live.campaign.priority for p in priced})
-    ordered: list[Priced] = []
-    async with ctx.engine.begin() as conn:
-        for level in levels:
-            members = {cid: w for cid, w in weights.items() if by_id[cid].live.campaign.priority == level}
-            ordered += [by_id[cid] for cid in await rotate(conn, f"{vertical}:priority:{level}", members)]
-    return ordered
-
-
-def _exclusive_only_if_worth_it(ranked: list[Priced], max_sales: int) -> list[Priced]:
-    """With shared sales allowed, an exclusive bid goes first only if it beats the best shared set."""
-    if max_sales <= 1:
-        return ranked
-    shared = [p for p in ranked if not p.live.campaign.exclusive]
-    shared_value = sum(p.price_cents for p in shared[:max_sales])
-    ahead = [p for p in ranked if p.live.campaign.exclusive and p.price_cents >= shared_value]
-    behind = [p for p in ranked if p.live.campaign.exclusive and p.price_cents < shared_value]
-    return ahead + shared + behind
-
-
-def _step(live: LiveCampaign, kind: Literal["ping", "post"]) -> HttpStep:
-    step = live.steps.get(kind)
-    return step if step is not None else msgspec.convert(live.campaign.delivery[kind], HttpStep)
-
-
-async def _sell(
-    ctx: DistributionContext,
-    lead: LeadForSale,
-    offer: Priced,
-    trail: _Trail,
-    mode: Mode,
-    closing: list[Sold] | None,
-    at_most: int,
-) -> tuple[Sold | None, LeadAnswer | None]:
-    """Reserve, post, and commit or release. With `closing` (the sales before it), a sale ends
-    the distribution: the outcome is recorded with it and answered as the second value. A
-    lead with `at_most` sales already is not sold again (see `_settle`)."""
-    now = ctx.clock()
-    held = await reserve(ctx.engine, offer.live, offer.price_cents, now, lead.id)
-    if held is None:
-        trail.event("skipped", now, campaign_id=offer.live.id, reason="cap or funds reserved by another sale")
-        return None, None
-    step = _step(offer.live, "post")
-    payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
-    attempts = ctx.post_attempts if mode == "async" else 1
-    call: Call | None = None
-    for attempt in range(1, attempts + 1):
-        call = await call_buyer(ctx.http, step, payload, kind="post", timeout_ms=step.timeout_ms)
-        at = ctx.clock()
-        delivery_id = trail.delivery(offer.live, "post", attempt, call, at, offer.price_cents)
-        trail.event(
-            "posted",
-            at,
-            campaign_id=offer.live.id,
-            delivery_id=delivery_id,
-            attempt=attempt,
-            status=call.status,
-            reason=call.answer.reason,
-            latency_ms=round(call.latency_ms, 2),
-        )
-        if call.status == "accepted" or not call.is_transient or attempt == attempts:
-            break
-        await asyncio.sleep(ctx.retry_base_seconds * 2 ** (attempt - 1) * (0.5 + random.random()))
-    assert call is not None
-    return await _settle(ctx, lead, held, call, trail, closing, at_most)
-
-
-async def _settle(
-    ctx: DistributionContext,
-    lead: LeadForSale,
-    held: Reservation,
-    call: Call,
-    trail: _Trail,
-    closing: list[Sold] | None,
-    at_most: int,
-) -> tuple[Sold | None, LeadAnswer | None]:
-    now = ctx.clock()
-    async with ctx.engine.begin() as conn:
-        if call.status != "accepted":
-            await release(conn, held, lead.id)
-            await trail.flush(conn)
-            return None, None
-        # The bound on a lead's sales holds in the transaction that records one. Outbox leases
-        # keep a lead to one distribution at a time; should two ever overlap (a process stalled
-        # past its lease), the later sale is refused here and nobody is charged for it.
-        if conn.dialect.name != "sqlite":
-            # Sales of one lead in concurrent transactions queue on its row, so each counts
-            # the sales committed before it (SQLite has one writer at a time already).
-            await conn.execute(_LOCK_LEAD, {"id": lead.id})
-        earlier = await sales_of_lead(conn, lead.id)
-        if earlier >= at_most:
-            await release(conn, held, lead.id)
-            trail.event(
-                "sale_refused",
-                now,
-                campaign_id=held.campaign_id,
-                buyer_id=held.buyer_id,
-                reference=call.answer.reference,
-                reason=f"the lead already has {earlier} sale(s), sold by another distribution",
+            if not await extend_lease(conn, lead.id, self.lease, self._until(now)):
+                raise Fenced
+            hold = await place(
+                conn,
+                lead_id=lead.id,
+                campaign_id=live.id,
+                buyer_id=live.campaign.buyer_id,
+                caps=live.campaign.caps,
+                cap_timezone=live.cap_timezone,
+                price_cents=offer.price_cents,
+                now=now,
+                source="push",
+                state="posting",
+                delivery_id=delivery_id,
+                request=request.record(),
+                waterfall=[p.offer for p in rest],
             )
-            await trail.flush(conn)
-            state = (await conn.execute(_LEAD_STATE, {"id": lead.id})).one()
-            return None, LeadAnswer(
-                lead_id=lead.id, status=state.status, grade=lead.grade, payout_cents=state.payout_cents
+            if isinstance(hold, NotHeld):
+                self.trail.event("skipped", now, campaign_id=live.id, reason=hold.reason)
+            else:
+                self.trail.event(
+                    "posting",
+                    now,
+                    campaign_id=live.id,
+                    buyer_id=hold.buyer_id,
+                    hold_id=hold.id,
+                    delivery_id=delivery_id,
+                    price_cents=hold.price_cents,
+                )
+            await self.trail.flush(conn)
+        if isinstance(hold, NotHeld):
+            return None
+        call = await self.post(hold, request, attempts=ctx.post_attempts if self.mode == "async" else 1)
+        return await self.settle(hold, call, at_most=at_most, closing=closing)
+
+    async def post(self, hold: Hold, request: Outgoing, *, attempts: int, first: int = 1) -> Call:
+        """Post under the hold's delivery id, trying again after a failure in transit."""
+        ctx = self.ctx
+        call: Call | None = None
+        for attempt in range(first, first + attempts):
+            call = await send(
+                ctx.http,
+                request,
+                kind="post",
+                timeout_ms=request.step.timeout_ms,
+                idempotency_key=hold.delivery_id,
             )
-        sold = await commit_sale(
-            conn,
-            held,
-            lead_id=lead.id,
-            publisher_id=lead.publisher_id,
-            publisher_terms=lead.publisher_terms,
-            grade=lead.grade,
-            reference=call.answer.reference,
-            now=now,
-            earlier_sales=earlier,
+            at = ctx.clock()
+            delivery_id = self.trail.delivery(
+                campaign_id=hold.campaign_id,
+                buyer_id=hold.buyer_id,
+                kind="post",
+                attempt=attempt,
+                call=call,
+                at=at,
+                price_cents=hold.price_cents,
+                delivery_id=hold.delivery_id if attempt == 1 else None,
+            )
+            self.trail.event(
+                "posted",
+                at,
+                campaign_id=hold.campaign_id,
+                delivery_id=delivery_id,
+                attempt=attempt,
+                status=call.status,
+                reason=call.answer.reason,
+                latency_ms=round(call.latency_ms, 2),
+            )
+            if call.status == "accepted" or not call.is_transient or attempt == first + attempts - 1:
+                break
+            await asyncio.sleep(ctx.retry_base_seconds * 2 ** (attempt - first) * (0.5 + random.random()))
+        assert call is not None
+        return call
+
+    async def settle(self, hold: Hold, call: Call, *, at_most: int, closing: bool) -> LeadAnswer | None:
+        """Sell on an accepting answer, release on any other; the answer if the sale closed
+        the distribution."""
+        lead, ctx = self.lead, self.ctx
+        now = ctx.clock()
+        async with ctx.engine.begin() as conn:
+            if call.status != "accepted":
+                released = await release(conn, hold, now, reason=f"post {call.status}")
+                if isinstance(released, Gone):
+                    await self._settled_elsewhere(conn, hold, released, now)
+                await self.trail.flush(conn)
+                return None
+            result = await sell(conn, hold, lead, now, at_most=at_most, reference=call.answer.reference)
+            if isinstance(result, Gone):
+                await self._settled_elsewhere(conn, hold, result, now)
+                await self.trail.flush(conn)
+                return None
+            if isinstance(result, Refused):
+                self.trail.event(
+                    "sale_refused",
+                    now,
+                    campaign_id=hold.campaign_id,
+                    buyer_id=hold.buyer_id,
+                    reference=call.answer.reference,
+                    reason=f"the lead already has {result.earlier_sales} sale(s)",
+                )
+                await self.trail.flush(conn)
+                return None
+            self.sold.append(result)
+            self.trail.sale(hold, result, now, reference=call.answer.reference)
+            if not closing:
+                await self.trail.flush(conn)
+                return None
+            answer = answer_of(lead, self.sold)
+            if not await record_outcome(conn, lead, answer, self.trail, now, self.lease):
+                # The sale stands; whoever holds the lease now finds the lead sold.
+                await self.trail.flush(conn)
+        return answer
+
+    async def _settled_elsewhere(self, conn: AsyncConnection, hold: Hold, gone: Gone, now: datetime) -> None:
+        """Another process settled the hold first: a stalled one, while this one took the lead
+        over (it goes on with the lead), or one that took it from this one (it stops)."""
+        self.trail.event("hold_settled_elsewhere", now, hold_id=hold.id, state=gone.state)
+        if not await extend_lease(conn, self.lead.id, self.lease, self._until(now)):
+            raise Fenced
+        self.sold = await sold_of_lead(conn, self.lead.id)
+
+    async def resume(self, holds: list[Hold], settings: Distribution) -> list[Priced] | None:
+        """Settle the holds an earlier distribution of this lead left open (its process died,
+        or an operator just decided an uncertain one); then the rest of the waterfall of its
+        last post to go on with, or None for a fresh auction among campaigns not tried yet."""
+        ctx, lead = self.ctx, self.lead
+        async with ctx.engine.connect() as conn:
+            self.sold = await sold_of_lead(conn, lead.id)
+        left = [h for h in holds if h.is_open]
+        if any(h.state == "uncertain" for h in left):
+            await self._park(None)
+        for hold in left:
+            if hold.state == "posting":
+                await self._settle_left(hold, settings)
+            else:
+                await self._release_left(hold)
+        posted = [h for h in holds if h.delivery_id is not None]
+        if not posted:
+            return None
+        rest = posted[-1].waterfall
+        tried = {h.campaign_id for h in holds}
+        live = await ctx.catalog.active(lead.vertical)
+        now = ctx.clock()
+        eligible = select_candidates(live, lead.fields, lead.grade, settings.floor_cents_by_grade, now)
+        by_id = {c.live.id: c.live for c in eligible.candidates}
+        return [
+            Priced(live=by_id[o.campaign_id], price_cents=o.price_cents)
+            for o in rest
+            if o.campaign_id in by_id and o.campaign_id not in tried
+        ]
+
+    async def _settle_left(self, hold: Hold, settings: Distribution) -> None:
+        """A post in flight when its process stopped: the buyer is asked again, the same
+        request under the same delivery id, and the hold settled by that answer."""
+        ctx = self.ctx
+        assert hold.request is not None
+        request = Outgoing.from_record(hold.request)
+        now = ctx.clock()
+        self.trail.delivery(
+            campaign_id=hold.campaign_id,
+            buyer_id=hold.buyer_id,
+            kind="post",
+            attempt=1,
+            call=unanswered(request, hold.delivery_id),
+            at=now,
+            price_cents=hold.price_cents,
+            delivery_id=hold.delivery_id,
         )
-        trail.event(
-            "sold",
+        self.trail.event(
+            "post_unanswered",
             now,
-            campaign_id=held.campaign_id,
-            buyer_id=held.buyer_id,
-            price_cents=sold.price_cents,
-            payout_cents=sold.payout_cents,
-            reference=call.answer.reference,
+            campaign_id=hold.campaign_id,
+            hold_id=hold.id,
+            delivery_id=hold.delivery_id,
         )
-        trail.event("ledger_posted", now, transaction_id=sold.transaction_id, kind="sale")
-        if closing is None:
-            await forget_hold(conn, lead.id)
-            await trail.flush(conn)
-            return sold, None
-        answer = _answer(lead, [*closing, sold])
-        await _record_outcome(conn, lead, answer, trail, now)
-    return sold, answer
+        self.offered = True
+        call = await self.post(hold, request, attempts=ctx.post_attempts, first=2)
+        if call.status != "accepted" and call.is_transient:
+            await self._park(hold, reason=f"no answer from the buyer after {ctx.post_attempts} more attempts")
+        async with ctx.engine.connect() as conn:
+            campaign = await load_campaign(conn, hold.campaign_id)
+        at_most = 1 if campaign is not None and campaign.exclusive else settings.max_sales
+        await self.settle(hold, call, at_most=at_most, closing=False)
+
+    async def _release_left(self, hold: Hold) -> None:
+        """A hold whose distribution stopped before it posted: nothing left for the buyer."""
+        now = self.ctx.clock()
+        async with self.ctx.engine.begin() as conn:
+            if not await extend_lease(conn, self.lead.id, self.lease, self._until(now)):
+                raise Fenced
+            released = await release(conn, hold, now, reason="its distribution stopped before posting")
+            if not isinstance(released, Gone):
+                self.trail.event(
+                    "reservation_released",
+                    now,
+                    hold_id=hold.id,
+                    campaign_id=hold.campaign_id,
+                    buyer_id=hold.buyer_id,
+                    price_cents=hold.price_cents,
+                )
+            await self.trail.flush(conn)
+
+    async def _park(self, hold: Hold | None, reason: str = "") -> None:
+        """Stop here until an operator decides an uncertain hold; the lead goes nowhere else.
+        Returns only if another process settled the hold meanwhile."""
+        now = self.ctx.clock()
+        async with self.ctx.engine.begin() as conn:
+            if not await finish_distribution(conn, self.lead.id, self.lease, now):
+                raise Fenced
+            if hold is not None:
+                uncertain = await transition(conn, hold, "uncertain", now, reason=reason)
+                if uncertain is None:  # settled by a stalled process meanwhile: go on
+                    await conn.rollback()
+                    return
+                self.trail.event(
+                    "hold_uncertain",
+                    now,
+                    hold_id=hold.id,
+                    campaign_id=hold.campaign_id,
+                    buyer_id=hold.buyer_id,
+                    price_cents=hold.price_cents,
+                    reason=reason,
+                )
+            await self.trail.flush(conn)
+        raise Parked
+
+    async def finish(self) -> LeadAnswer:
+        """The outcome when no sale closed the distribution."""
+        now = self.ctx.clock()
+        answer = answer_of(self.lead, self.sold)
+        if not self.sold:
+            self.trail.event("unsold", now, reason="no_buyer" if self.offered else "no_eligible_campaign")
+        async with self.ctx.engine.begin() as conn:
+            if not await record_outcome(conn, self.lead, answer, self.trail, now, self.lease):
+                raise Fenced
+        return answer
+
+    async def stop(self) -> None:
+        """Fenced: what this distribution did (its pings, its posts) still goes in the trail."""
+        self.trail.event("distribution_stopped", self.ctx.clock(), reason="its lease was taken over")
+        async with self.ctx.engine.begin() as conn:
+            await self.trail.flush(conn)

@@ -1,10 +1,12 @@
 """The in-process outbox runner: claims due work rows, runs their job, marks them done.
 
-Claims are leases (an atomic UPDATE), so several processes can share one outbox;
-work left by a crashed process is taken again when its lease runs out. A live process
-renews the leases of the work it is doing (its claimed rows, and the sync requests
-distributing their own lead) every third of a lease, so slow buyers never make a lead's
-distribution look abandoned: two distributions of one lead at once could sell it twice.
+Claims are leases (an atomic UPDATE that gives the rows a new token), so several
+processes can share one outbox; work left by a crashed process is taken again when its
+lease runs out, within seconds. A live process renews the leases it works under (its
+claimed rows, and the sync requests distributing their own lead) every third of a
+lease, so slow buyers never make a lead's distribution look abandoned; and work done
+under a lease that was lost anyway (a process stalled for longer than a lease) is
+refused where it would act (storage/outbox.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.jobs.distribute import JobContext, distribute
 from exchange.storage import tables as t
+from exchange.storage.outbox import new_lease
 from exchange.storage.statements import per_dialect
 from exchange.tasks import stop_task
 
@@ -51,38 +54,31 @@ def _claim_statement(dialect: str) -> Any:
     return (
         update(t.outbox)
         .where(o.id.in_(ids.scalar_subquery()), due)
-        .values(locked_until=bindparam("until", type_=t.UTCDateTime()), attempts=o.attempts + 1)
-        .returning(o.id, o.job, o.lead_id, o.payload, o.attempts)
+        .values(
+            locked_until=bindparam("until", type_=t.UTCDateTime()),
+            attempts=o.attempts + 1,
+            owner=bindparam("token"),
+        )
+        .returning(o.id, o.job, o.lead_id, o.payload, o.attempts, o.owner)
     )
 
 
 _CLAIM = per_dialect(_claim_statement)
 _o = t.outbox.c
-# The leases of the rows this process is working on, by row id or by a sync request's lead.
+# The leases this process works under.
 _RENEW = (
     update(t.outbox)
-    .where(
-        _o.done_at.is_(None),
-        or_(
-            _o.id.in_(bindparam("ids", expanding=True)),
-            and_(_o.job == "distribute", _o.lead_id.in_(bindparam("leads", expanding=True))),
-        ),
-    )
+    .where(_o.done_at.is_(None), _o.owner.in_(bindparam("tokens", expanding=True)))
     .values(locked_until=bindparam("until", type_=t.UTCDateTime()))
 )
+# A row's end, by whoever still holds its lease.
+_END = update(t.outbox).where(_o.id == bindparam("row_id"), _o.owner == bindparam("token"))
 
 
 class OutboxRunner:
-    def __init__(
-        self,
-        ctx: JobContext,
-        *,
-        poll_seconds: float = 1.0,
-        lease_seconds: float = 60.0,
-        concurrency: int = 32,
-    ) -> None:
+    def __init__(self, ctx: JobContext, *, poll_seconds: float = 1.0, concurrency: int = 32) -> None:
         self._ctx = ctx
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease = timedelta(seconds=ctx.lease_seconds)
         self._engine: AsyncEngine = ctx.engine
         self._poll = poll_seconds
         self._wake = asyncio.Event()
@@ -91,9 +87,8 @@ class OutboxRunner:
         self._task: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
-        # What this process is working on: claimed rows, and leads a sync request distributes.
-        self._rows: set[int] = set()
-        self._leads: Counter[str] = Counter()
+        # The lease tokens this process works under: its claims', and sync requests'.
+        self._leases: Counter[str] = Counter()
 
     def notify(self) -> None:
         self._wake.set()
@@ -115,25 +110,21 @@ class OutboxRunner:
             self._renewer = None
 
     @contextmanager
-    def distributing(self, lead_id: str) -> Iterator[None]:
-        """While a sync request distributes its own lead, the lead's outbox lease is renewed."""
-        self._leads[lead_id] += 1
+    def leasing(self, token: str) -> Iterator[None]:
+        """While work runs under `token` (a claim's, or a sync request's), its lease is renewed."""
+        self._leases[token] += 1
         try:
             yield
         finally:
-            self._leads[lead_id] -= 1
-            if not self._leads[lead_id]:
-                del self._leads[lead_id]
+            self._leases[token] -= 1
+            if not self._leases[token]:
+                del self._leases[token]
 
     async def renew_leases(self) -> None:
-        """Extend the lease of everything this process is working on by a whole lease."""
-        if not self._rows and not self._leads:
+        """Extend every lease this process works under by a whole lease."""
+        if not self._leases:
             return
-        params = {
-            "ids": sorted(self._rows),
-            "leads": sorted(self._leads),
-            "until": self._ctx.clock() + self.lease,
-        }
+        params = {"tokens": sorted(self._leases), "until": self._ctx.clock() + self.lease}
         async with self._engine.begin() as conn:
             await conn.execute(_RENEW, params)
 
@@ -168,17 +159,15 @@ class OutboxRunner:
         if limit <= 0:
             return []
         now = self._ctx.clock()
+        params = {"now": now, "until": now + self.lease, "limit": limit, "token": new_lease()}
         async with self._engine.begin() as conn:
-            result = await conn.execute(_CLAIM(conn), {"now": now, "until": now + self.lease, "limit": limit})
+            result = await conn.execute(_CLAIM(conn), params)
             return list(result.all())
 
     async def _run_one(self, row: Any) -> None:
-        self._rows.add(row.id)
-        try:
+        with self.leasing(row.owner):
             async with self._limit:
-                await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts)
-        finally:
-            self._rows.discard(row.id)
+                await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts, row.owner)
 
 
 async def run_job(
@@ -188,25 +177,27 @@ async def run_job(
     lead_id: str | None,
     payload: dict[str, Any],
     attempts: int,
+    lease: str,
 ) -> Any:
-    """Run one claimed job and record its end: done, or due again after a backoff (then None)."""
-    o = t.outbox.c
+    """Run one job claimed under `lease` and record its end: done, or due again after a
+    backoff (then None). A lease lost meanwhile leaves the row to its new holder."""
     try:
-        result = await JOBS[job](ctx, lead_id=lead_id, **payload)
+        result = await JOBS[job](ctx, lead_id=lead_id, lease=lease, **payload)
     except Exception as exc:
         log.exception("job %s of outbox row %s failed", job, outbox_id)
         delay = min(600.0, 2.0**attempts) * (0.5 + random.random())
-        values: dict[str, Any] = {"last_error": repr(exc)[:2000], "locked_until": None}
+        values: dict[str, Any] = {"last_error": repr(exc)[:2000], "locked_until": None, "owner": None}
         if attempts >= MAX_ATTEMPTS:
             values["done_at"] = ctx.clock()
         else:
             values["due_at"] = ctx.clock() + timedelta(seconds=delay)
         async with ctx.engine.begin() as conn:
-            await conn.execute(update(t.outbox).where(o.id == outbox_id).values(**values))
+            await conn.execute(_END.values(**values), {"row_id": outbox_id, "token": lease})
         return None
     if result is None or job not in SELF_COMPLETING:
         async with ctx.engine.begin() as conn:
             await conn.execute(
-                update(t.outbox).where(o.id == outbox_id).values(done_at=ctx.clock(), locked_until=None)
+                _END.values(done_at=ctx.clock(), locked_until=None, owner=None),
+                {"row_id": outbox_id, "token": lease},
             )
     return result

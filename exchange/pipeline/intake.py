@@ -1,8 +1,10 @@
 """Intake: one posted body becomes one stored lead and its answer.
 
-parse (adapters.inbound) → map the publisher's names → validate → grade → prepare
-rows → the group-commit writer (dedupe and idempotency decided there, in order)
-→ in sync mode, distribute before answering.
+parse (adapters.inbound) → map the publisher's names → validate → grade → dedupe claims
+and eligibility → the group-commit writer (which claims, and reports a key or contact
+taken) → a replay or a mismatch decided here → in sync mode, distribute before answering.
+
+The answer says what became of the lead; which HTTP status carries it is the API's choice.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from typing import Any, Literal
 import msgspec
 
 from adapters.inbound import parse_lead_body
-from exchange.distribution.engine import Ahead, LeadForSale, distribute, unsold_events, unwanted_by_all
-from exchange.errors import field_invalid
+from exchange.distribution.eligible import Eligible, select_candidates
+from exchange.distribution.engine import Ahead, distribute
+from exchange.distribution.outcome import answer_as_stored, unsold_at_intake
+from exchange.distribution.records import LeadForSale, load_lead
+from exchange.errors import Invalid, field_invalid
 from exchange.ids import new_id
+from exchange.pipeline.dedupe import as_duplicate, claims
 from exchange.pipeline.grade import grade_lead
 from exchange.pipeline.normalize import apply_mapping
 from exchange.pipeline.validate import validate_lead
-from exchange.storage.writer import LeadWrite, WriteResult, claim_key
+from exchange.storage.outbox import distribution_row, new_lease
+from exchange.storage.writer import LeadWrite, StoredAnswer, WriteResult
 from exchange.types import LeadAnswer
 
 log = logging.getLogger(__name__)
@@ -50,11 +57,21 @@ class Posted(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
 
 
+class Received(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of a posted lead; `answer.status` is `accepted` while its distribution is
+    still owed. `replayed`: the answer of an earlier request with the same key, where a sync
+    request's answer is its lead's outcome, read now (`owed` while there is none yet)."""
+
+    answer: LeadAnswer
+    replayed: bool = False
+    owed: bool = False
+
+
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteResult:
+async def receive_lead(services: Any, source: Source, posted: Posted) -> Received:
     """Store the posted lead durably and answer it (services: exchange.api.services.Services)."""
     parsed = parse_lead_body(posted.body, posted.content_type)
     raw = apply_mapping(parsed.fields, source.field_mapping) if source.field_mapping else parsed.fields
@@ -103,7 +120,7 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
         lead=row,
         events=events,
         answer=LeadAnswer(lead_id=lead_id, status="rejected"),
-        status_code=422,
+        mode=posted.mode,
         # The body's fingerprint tells a replay from a reuse of the key for another lead.
         idempotency=(
             (
@@ -156,64 +173,49 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
                 "data": {"grade": graded.grade, "score": graded.score, "reasons": graded.reasons},
             }
         )
-        window = vertical.distribution.duplicate_window_days
-        if window > 0:
-            write.dedupe = [
-                (kind, claim_key(vertical.key, kind, _digest(str(lead.fields[kind]).lower())))
-                for kind in ("phone", "email")
-                if lead.fields.get(kind)
-            ]
-            write.window_start = now - timedelta(days=window)
-        excluded = await unwanted_by_all(
-            services.jobs.catalog,
-            vertical.key,
-            vertical.distribution.floor_cents_by_grade,
-            lead.fields,
-            graded.grade,
-            now,
+        write.dedupe, write.window_start = claims(
+            vertical.key, lead.fields, vertical.distribution.duplicate_window_days, now
         )
-        if excluded is not None:
+        write.if_duplicate = as_duplicate
+        write.answer = LeadAnswer(lead_id=lead_id, status="accepted", grade=graded.grade)
+        live = await services.jobs.catalog.active(vertical.key)
+        eligible = select_candidates(
+            live, lead.fields, graded.grade, vertical.distribution.floor_cents_by_grade, now
+        )
+        if not eligible.candidates:
             # No campaign can take it: settled here, in the lead's own commit, as distribution
             # would settle it, sparing the outbox and a second transaction.
             row["status"] = "unsold"
-            write.settled = unsold_events(lead_id, excluded, now)
+            write.settled = unsold_at_intake(lead_id, eligible.excluded, now)
             if posted.mode == "sync":
                 write.answer = LeadAnswer(lead_id=lead_id, status="unsold", grade=graded.grade)
-                write.status_code = 201
-            else:
-                write.answer = LeadAnswer(lead_id=lead_id, status="accepted", grade=graded.grade)
-                write.status_code = 202
-            return await services.writer.write(write)
-        write.outbox = {
-            "job": "distribute",
-            "lead_id": lead_id,
-            "payload": {},
-            "due_at": now,
-            "attempts": 0,
-            # A sync request distributes the lead itself; the runner takes over if it dies.
-            "locked_until": now + services.runner.lease if posted.mode == "sync" else None,
-            "created_at": now,
-        }
-        write.answer = LeadAnswer(lead_id=lead_id, status="accepted", grade=graded.grade)
-        write.status_code = 201 if posted.mode == "sync" else 202
+            return await _stored(services, write, await services.writer.write(write))
+        if posted.mode == "async":
+            write.outbox = distribution_row(lead_id, now)
+            return await _stored(services, write, await services.writer.write(write))
+        # A sync request distributes the lead itself, under a lease of its own; the runner
+        # takes over if the lease lapses (this process died).
+        lease = new_lease()
+        write.outbox = distribution_row(
+            lead_id, now, token=lease, until=now + timedelta(seconds=services.jobs.lease_seconds)
+        )
+        return await _distribute_now(services, source, write, lease, eligible)
+    return await _stored(services, write, await services.writer.write(write))
 
-    offer_ahead = (
-        posted.mode == "sync"
-        and write.answer.status == "accepted"
-        and idempotency is None
-        and source.payout is not None
-    )
+
+async def _distribute_now(
+    services: Any, source: Source, write: LeadWrite, lease: str, eligible: Eligible
+) -> Received:
+    """Sync mode: the lead is stored and distributed before the answer. Without an idempotency
+    key (so it cannot be a replay) the auction's pings go out while the lead commits."""
     ahead: Ahead | None = None
-    if not offer_ahead:
-        result = await services.writer.write(write)
-        if result.replayed or result.answer.status != "accepted" or posted.mode == "async":
-            return result
-    else:
-        # The auction's pings go out while the lead commits (a replay cannot be, without a key).
+    lead_id = write.lead["id"]
+    if write.idempotency is None and source.payout is not None:
+        row = write.lead
         ahead = Ahead(
             lead=LeadForSale(
                 id=lead_id,
-                vertical=vertical.key,
+                vertical=row["vertical"],
                 status="accepted",
                 grade=row["grade"],
                 fields=row["fields"],
@@ -221,25 +223,55 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> WriteRe
                 payout_cents=0,
                 publisher_id=source.publisher_id,
                 publisher_terms=source.payout,
+                received_at=row["received_at"],
             ),
             write=partial(services.writer.write, write),
         )
+    else:
+        result = await services.writer.write(write)
+        if result.earlier is not None or result.answer.status != "accepted":
+            return await _stored(services, write, result)
     try:
-        with services.runner.distributing(lead_id):
-            answer = await distribute(services.jobs, lead_id, mode="sync", ahead=ahead)
+        with services.runner.leasing(lease):
+            answer = await distribute(
+                services.jobs, lead_id, lease=lease, mode="sync", ahead=ahead, eligible=eligible
+            )
     except Exception:
         if ahead is not None:
             result = await ahead.stored()  # a lead that could not be stored answers with that error
-        if result.replayed or result.answer.status != "accepted":
-            return result
-        # Stored and owed: the outbox runner distributes it when the lease runs out.
+        if result.answer.status != "accepted":
+            return await _stored(services, write, result)
+        # Stored and owed: the outbox runner distributes it once the lease lapses.
         log.exception("sync distribution of %s failed; left to the outbox", lead_id)
-        return WriteResult(status_code=202, answer=result.answer)
+        return Received(answer=result.answer)
     if ahead is not None:
         result = await ahead.stored()
-    if answer is None or result.replayed or result.answer.status != "accepted":
-        return result
-    return WriteResult(status_code=201, answer=answer)
+    if answer is None or result.answer.status != "accepted":
+        return await _stored(services, write, result)
+    return Received(answer=answer)
+
+
+async def _stored(services: Any, write: LeadWrite, result: WriteResult) -> Received:
+    """The answer of what the writer did: a new lead's, or a replay's."""
+    if result.earlier is None:
+        return Received(answer=result.answer)
+    return await _replay(services, write, result.earlier)
+
+
+async def _replay(services: Any, write: LeadWrite, earlier: StoredAnswer) -> Received:
+    """The same key again: the first answer if the body is the same, else a mismatch."""
+    assert write.idempotency is not None
+    _, key, fingerprint = write.idempotency
+    if earlier.fingerprint != fingerprint:
+        field = "external_id" if key.startswith("external_id:") else "Idempotency-Key"
+        raise Invalid(f"{field} was already used for a different lead", code="idempotency_mismatch")
+    if earlier.mode != "sync" or earlier.answer.status != "accepted" or earlier.lead_id is None:
+        return Received(answer=earlier.answer, replayed=True)
+    # A sync request answers its lead's outcome, which its first answer did not know yet.
+    async with services.engine.connect() as conn:
+        lead = await load_lead(conn, earlier.lead_id)
+    answer = earlier.answer if lead is None else answer_as_stored(lead)
+    return Received(answer=answer, replayed=True, owed=answer.status == "accepted")
 
 
 def _text(value: object) -> str | None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from exchange.storage import inline  # noqa: F401 - registers the sqlite+inline dialect
+from exchange.storage.pool import OneConnectionPerTask
 
 # A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
 IDLE_PING_SECONDS = 1.0
@@ -60,12 +61,12 @@ def create_engine(
         "json_deserializer": _json_decoder.decode,
     }
     if not is_sqlite(url):
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, poolclass=OneConnectionPerTask)
     elif path is not None:
         # SQLite has one writer at a time: one connection per process queues this process's
         # work on the event loop instead of in SQLite's busy handler, which sleeps up to
         # 100 ms between tries, and spares a thread per extra connection.
-        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60, poolclass=OneConnectionPerTask)
     engine = create_async_engine(engine_url(url), **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -194,6 +194,9 @@ class OutboxRow(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The lease's token: whoever claimed the row last. Work done under an older token is
+    # refused (jobs/lease.py), so a process that lost its lease cannot act on the lead.
+    owner: Mapped[str | None] = mapped_column(String(32))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -219,9 +222,9 @@ class IdempotencyKey(Base):
     publisher_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    # Distribution updates a sync request's stored answer by lead.
     lead_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    status_code: Mapped[int] = mapped_column(Integer)
+    # "sync" or "async": a sync request's answer is its lead's outcome, read when replayed.
+    mode: Mapped[str | None] = mapped_column(String(8))
     answer: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -293,6 +296,42 @@ class SaleRow(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     transaction_id: Mapped[str] = mapped_column(String(32))
     sold_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HoldRow(Base):
+    """What a buyer holds of a lead: the caps and funds reserved for one sale, and its state.
+
+    held → posting → sold | released, or uncertain when a post's answer was lost; each change
+    is committed with its effect (distribution/holds.py). A `posting` hold keeps the exact
+    request sent, so whoever takes the lead over can ask the same buyer again.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        Index("ix_holds_lead_id", "lead_id"),
+        Index("ix_holds_state_id", "state", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str] = mapped_column(String(32))
+    # How the lead reached the buyer: "push" (distribution) or "pull" (a marketplace claim).
+    source: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    # [period_key, leads, spend_cents] held on each of the campaign's cap counters.
+    counters: Mapped[list[Any]] = mapped_column(Json)
+    # The post's delivery id, sent as its Idempotency-Key; the same on every attempt.
+    delivery_id: Mapped[str | None] = mapped_column(String(32))
+    # The post exactly as sent (step, body, content type) while its outcome is open.
+    request: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # The offers after this one, best first: where the waterfall goes if this one fails.
+    waterfall: Mapped[list[Any]] = mapped_column(Json)
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DeliveryRow(Base):
@@ -370,6 +409,7 @@ campaigns = CampaignRow.__table__
 cap_counters = CapCounter.__table__
 rotation_state = RotationState.__table__
 sales = SaleRow.__table__
+holds = HoldRow.__table__
 deliveries = DeliveryRow.__table__
 ledger_transactions = LedgerTransaction.__table__
 ledger_entries = LedgerEntry.__table__

@@ -1,4 +1,8 @@
-"""Verticals as stored, cached per process: intake and distribution read them for every lead."""
+"""Verticals as stored, cached per process: intake and distribution read them for every lead.
+
+A reload takes a connection of its own: call these before a unit of work takes its one
+(storage/pool.py), never while holding it.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,13 @@ class VerticalCache:
     _loaded_at: float = 0.0
 
     async def get(self, key: str) -> Vertical | None:
+        return (await self.current()).get(key)
+
+    async def current(self) -> dict[str, Vertical]:
+        """Every vertical by key, as of at most VERTICAL_TTL_SECONDS ago."""
         if time.monotonic() - self._loaded_at > VERTICAL_TTL_SECONDS:
             await self.reload()
-        return self._items.get(key)
+        return self._items
 
     async def all(self) -> list[Vertical]:
         await self.reload()

@@ -1,25 +1,29 @@
 """The lead writer: one task per process commits concurrent requests' leads together.
 
-Group commit: requests queue their lead (row, events, outbox work, dedupe keys,
-idempotency key) and wait; the writer takes everything queued, decides duplicates
-and replays in order, inserts all rows in one transaction and commits, then answers
-each request. Nobody is answered before the commit that holds their lead.
+Group commit: requests queue their lead (row, events, outbox work, dedupe claims,
+idempotency key) and wait; the writer takes everything queued, claims keys in order,
+inserts all rows in one transaction and commits, then answers each request. Nobody is
+answered before the commit that holds their lead.
+
+The writer executes; intake decides. It reports a conflict and writes what intake said
+to write for it: an idempotency key already stored is reported with its first answer
+(nothing is written), a dedupe claim held by another lead within the window makes it
+store the lead's `if_duplicate` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from exchange.errors import ExchangeError, Invalid
 from exchange.storage import tables as t
 from exchange.storage.statements import dialect_insert, per_dialect
 from exchange.tasks import stop_task
@@ -36,19 +40,9 @@ _INSERT_OUTBOX = t.outbox.insert()
 _HELD_CLAIMS = select(_c.key, _c.lead_id, _c.seen_at).where(_c.key.in_(bindparam("keys", expanding=True)))
 # Per publisher, so the primary key's leading column is equal and the rest an IN list:
 # SQLite scans the whole table for a row-value IN of tuples.
-_STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.answer).where(
+_STORED_ANSWERS = select(_i.publisher_id, _i.key, _i.fingerprint, _i.lead_id, _i.mode, _i.answer).where(
     _i.publisher_id == bindparam("publisher_id"), _i.key.in_(bindparam("keys", expanding=True))
 )
-
-
-def claim_key(vertical: str, kind: str, value_hash: str) -> int:
-    """The dedupe claim's key for a lead's phone or e-mail (value_hash: the SHA-256 of the
-    lowercased value): the first 63 bits of a SHA-256 over the vertical, the kind and that
-    hash, so it fits a signed 64-bit column. Two different contacts share a key with odds of
-    about one in 10^19 per pair; a lead wrongly taken for a duplicate that way is not worth
-    twice the bytes of every claim."""
-    digest = hashlib.sha256(f"{vertical}\x1f{kind}\x1f{value_hash}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def _claim_statement(dialect: str) -> Any:
@@ -77,7 +71,7 @@ def _idempotency_statement(dialect: str) -> Any:
             key=bindparam("p_key"),
             fingerprint=bindparam("p_fingerprint"),
             lead_id=bindparam("p_lead_id"),
-            status_code=bindparam("p_status_code"),
+            mode=bindparam("p_mode"),
             answer=bindparam("p_answer", type_=_i.answer.type),
             created_at=bindparam("p_created_at", type_=t.UTCDateTime()),
         )
@@ -90,28 +84,41 @@ _CLAIM = per_dialect(_claim_statement)
 _STORE_ANSWER = per_dialect(_idempotency_statement)
 
 
-class LeadWrite(msgspec.Struct, kw_only=True):
-    """Everything one accepted request must commit, prepared before the writer sees it."""
+@dataclass
+class LeadWrite:
+    """Everything one request must commit, prepared by intake before the writer sees it."""
 
     lead: dict[str, Any]
     events: list[dict[str, Any]]
     answer: LeadAnswer
-    status_code: int
+    mode: Literal["sync", "async"] = "async"
     outbox: dict[str, Any] | None = None
-    # The outcome's events when intake already settled the lead (no campaign can take it);
-    # dropped with the outcome if the lead turns out to be a duplicate.
-    settled: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    # (kind, claim_key(...)) pairs claimed for duplicate detection; empty for rejected leads.
-    dedupe: list[tuple[str, int]] = msgspec.field(default_factory=list)
+    # The outcome's events when intake already settled the lead (no campaign can take it).
+    settled: list[dict[str, Any]] = field(default_factory=list)
+    # (kind, key) pairs claimed for duplicate detection (pipeline/dedupe.py); empty when none.
+    dedupe: list[tuple[str, int]] = field(default_factory=list)
     window_start: datetime | None = None
+    # What to store instead when another lead holds a claim: f(this write, that lead, kind).
+    if_duplicate: Callable[[LeadWrite, str, str], LeadWrite] | None = None
     # (publisher_id, key, fingerprint) when the request carried an idempotency key.
     idempotency: tuple[str, str, str] | None = None
 
 
-class WriteResult(msgspec.Struct, kw_only=True):
-    status_code: int
+class StoredAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """An idempotency key as first stored: its lead, its body's fingerprint, its answer."""
+
+    lead_id: str | None
+    fingerprint: str
+    mode: str | None
     answer: LeadAnswer
-    replayed: bool = False
+
+
+class WriteResult(msgspec.Struct, kw_only=True):
+    """The answer of what was written; `earlier` when the idempotency key was already
+    stored (by an earlier request, or earlier in the same batch) and nothing was written."""
+
+    answer: LeadAnswer
+    earlier: StoredAnswer | None = None
 
 
 class _Raced(Exception):
@@ -122,11 +129,11 @@ class _Batch:
     """What earlier items of the same transaction claimed, invisible to SELECTs until commit."""
 
     def __init__(self) -> None:
-        self.idempotency: dict[tuple[str, str], tuple[str, WriteResult]] = {}
         self.claims: dict[int, str] = {}
-        # Read once per batch: claims already held in the database, and stored answers.
+        # Read once per batch, then kept up to date: claims held in the database, and
+        # stored answers (with those this batch stores).
         self.held: dict[int, tuple[str, datetime]] = {}
-        self.stored: dict[tuple[str, str], tuple[str, LeadAnswer]] = {}
+        self.stored: dict[tuple[str, str], StoredAnswer] = {}
         self.new_claims: list[dict[str, Any]] = []
         self.leads: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -235,7 +242,7 @@ class LeadWriter:
         ):
             self._on_commit()
 
-    async def _transaction(self, items: list[LeadWrite]) -> list[WriteResult | ExchangeError]:
+    async def _transaction(self, items: list[LeadWrite]) -> list[WriteResult]:
         for attempt in range(2):
             state = _Batch()
             conn = self._kept.pop() if self._kept else await self._engine.connect()
@@ -263,34 +270,19 @@ class LeadWriter:
             return outcomes
         raise AssertionError("unreachable")
 
-    async def _apply(
-        self, conn: AsyncConnection, item: LeadWrite, state: _Batch
-    ) -> WriteResult | ExchangeError:
+    async def _apply(self, conn: AsyncConnection, item: LeadWrite, state: _Batch) -> WriteResult:
         if item.idempotency is not None:
-            replay = await self._replay(conn, item, state)
-            if replay is not None:
-                return replay
-        result = WriteResult(status_code=item.status_code, answer=item.answer)
-        lead, events, outbox = item.lead, [*item.events, *item.settled], item.outbox
+            earlier = state.stored.get(item.idempotency[:2])
+            if earlier is not None:
+                return WriteResult(answer=earlier.answer, earlier=earlier)
+        write = item
         if item.dedupe:
-            original = self._claim(item, state)
-            if original is not None:
-                original_id, matched = original
-                lead = {**lead, "status": "duplicate"}
-                events = [
-                    *item.events,
-                    {
-                        "lead_id": lead["id"],
-                        "kind": "duplicate",
-                        "at": lead["received_at"],
-                        "data": {"duplicate_of": original_id, "matched": matched},
-                    },
-                ]
-                outbox = None
-                result = WriteResult(
-                    status_code=409,
-                    answer=LeadAnswer(lead_id=lead["id"], status="duplicate", grade=item.answer.grade),
-                )
+            taken = self._claim(item, state)
+            if taken is not None:
+                if item.if_duplicate is None:
+                    raise ValueError("a lead with dedupe claims needs `if_duplicate`")
+                write = item.if_duplicate(item, *taken)
+        lead = write.lead
         if item.idempotency is not None:
             publisher_id, key, fingerprint = item.idempotency
             stored = await conn.execute(
@@ -300,40 +292,22 @@ class LeadWriter:
                     "p_key": key,
                     "p_fingerprint": fingerprint,
                     "p_lead_id": lead["id"],
-                    "p_status_code": result.status_code,
-                    "p_answer": msgspec.to_builtins(result.answer),
+                    "p_mode": write.mode,
+                    "p_answer": msgspec.to_builtins(write.answer),
                     "p_created_at": lead["received_at"],
                 },
             )
             if stored.first() is None:
                 raise _Raced
-            state.idempotency[(publisher_id, key)] = (fingerprint, result)
-        state.leads.append(lead)
-        state.events.extend(events)
-        if outbox is not None:
-            state.outbox.append(outbox)
-        return result
-
-    async def _replay(
-        self, conn: AsyncConnection, item: LeadWrite, state: _Batch
-    ) -> WriteResult | ExchangeError | None:
-        assert item.idempotency is not None
-        publisher_id, key, fingerprint = item.idempotency
-        earlier = state.idempotency.get((publisher_id, key))
-        if earlier is not None:
-            first_fingerprint, first = earlier
-            first_answer = first.answer
-        elif (publisher_id, key) in state.stored:
-            first_fingerprint, first_answer = state.stored[(publisher_id, key)]
-        else:
-            return None
-        if first_fingerprint != fingerprint:
-            field = "external_id" if key.startswith("external_id:") else "Idempotency-Key"
-            return Invalid(
-                f"{field} was already used for a different lead",
-                code="idempotency_mismatch",
+            state.stored[(publisher_id, key)] = StoredAnswer(
+                lead_id=lead["id"], fingerprint=fingerprint, mode=write.mode, answer=write.answer
             )
-        return WriteResult(status_code=200, answer=first_answer, replayed=True)
+        state.leads.append(lead)
+        state.events.extend(write.events)
+        state.events.extend(write.settled)
+        if write.outbox is not None:
+            state.outbox.append(write.outbox)
+        return WriteResult(answer=write.answer)
 
     async def _read_batch(self, conn: AsyncConnection, items: list[LeadWrite], state: _Batch) -> None:
         """Two reads for the whole batch: the dedupe claims it names, and its idempotency keys."""
@@ -349,7 +323,15 @@ class LeadWriter:
             for publisher_id, named in by_publisher.items():
                 rows = await conn.execute(_STORED_ANSWERS, {"publisher_id": publisher_id, "keys": named})
                 state.stored.update(
-                    ((r.publisher_id, r.key), (r.fingerprint, msgspec.convert(r.answer, LeadAnswer)))
+                    (
+                        (r.publisher_id, r.key),
+                        StoredAnswer(
+                            lead_id=r.lead_id,
+                            fingerprint=r.fingerprint,
+                            mode=r.mode,
+                            answer=msgspec.convert(r.answer, LeadAnswer),
+                        ),
+                    )
                     for r in rows
                 )
 
@@ -390,10 +372,6 @@ class LeadWriter:
             raise _Raced
 
 
-def _settle(future: asyncio.Future[WriteResult], outcome: WriteResult | ExchangeError) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, ExchangeError):
-        future.set_exception(outcome)
-    else:
+def _settle(future: asyncio.Future[WriteResult], outcome: WriteResult) -> None:
+    if not future.done():
         future.set_result(outcome)

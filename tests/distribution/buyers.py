@@ -1,6 +1,8 @@
 """Fake buyers: real HTTP servers on loopback that bid, accept, reject, stall or fail.
 
-Each records every request it received, so tests can assert what was sent.
+Each records every request it received, so tests can assert what was sent. Like a careful
+real buyer, one takes a post it accepts as soon as it arrives, and answers a repeat of it
+(the same Idempotency-Key) as it answered the first, without taking the lead twice.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Received:
     path: str
     content_type: str
     body: bytes
+    idempotency_key: str | None = None
 
     def fields(self) -> dict[str, Any]:
         if self.content_type.startswith("application/json"):
@@ -43,6 +46,8 @@ class FakeBuyer:
     failures_before_success: int = 0
     answer_format: str = "json"
     received: list[Received] = field(default_factory=list)
+    # Posts taken, by Idempotency-Key, with the reference each was answered with.
+    taken: dict[str, str] = field(default_factory=dict)
     url: str = ""
 
     @property
@@ -55,15 +60,23 @@ class FakeBuyer:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.received.append(Received(request.path, request.headers.get("Content-Type", ""), body))
+        key = request.headers.get("Idempotency-Key")
+        self.received.append(Received(request.path, request.headers.get("Content-Type", ""), body, key))
         if request.path == "/ping":
             await asyncio.sleep(self.ping_delay)
             return self._answer(self.bid is not None, price=self.bid)
-        await asyncio.sleep(self.post_delay)
-        if self.failures_before_success > 0:
+        if self.failures_before_success > 0:  # down, whatever the request
+            await asyncio.sleep(self.post_delay)
             self.failures_before_success -= 1
             return web.Response(status=503, text="busy")
-        return self._answer(self.accept, reference=f"ref-{len(self.posts)}")
+        if key is not None and key in self.taken:
+            return self._answer(True, reference=self.taken[key])  # a repeat of a post it took
+        reference = f"ref-{len(self.posts)}"
+        if self.accept and key is not None:
+            self.taken[key] = reference  # taken on arrival, whether or not the answer gets back
+        accept = self.accept
+        await asyncio.sleep(self.post_delay)
+        return self._answer(accept, reference=reference)
 
     def _answer(self, ok: bool, *, price: float | None = None, reference: str | None = None) -> web.Response:
         if self.answer_format == "xml":
@@ -143,7 +156,8 @@ async def serve(*buyers: FakeBuyer) -> AsyncIterator[list[FakeBuyer]]:
     async def start(buyer: FakeBuyer) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", buyer.handle)
-        runner = web.AppRunner(app, access_log=None)
+        # A handler still waiting out a post_delay is not waited for at the end of a test.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -1,4 +1,5 @@
-"""A lead's distribution is never taken over from a live process, however slow its buyers.
+"""A lead's distribution is never taken over from a live process, however slow its buyers;
+and one that lost its lease anyway stops.
 
 The lease here is 0.6 s and the best buyer takes 2 s to answer its post: without renewed
 leases the outbox runner would start a second distribution of the same lead meanwhile,
@@ -8,12 +9,15 @@ pinging and posting it again (and, with a cap or funds in between, selling it tw
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
-from exchange.distribution.engine import distribute
 from exchange.settings import Settings
-from tests.conftest import Market, auto_insurance_lead, distributor, exchange_settings
+from exchange.storage import tables as t
+from exchange.storage.db import create_engine
+from tests.conftest import Market, auto_insurance_lead, exchange_settings
 from tests.distribution.buyers import FakeBuyer, serve
 
 LEASE_SECONDS = 0.6
@@ -69,37 +73,54 @@ async def test_an_async_sale_that_outlasts_the_lease_is_not_distributed_twice(ma
     assert await _sales(market, lead_id) == [3000]
 
 
-async def test_overlapping_distributions_never_sell_a_lead_past_its_limit(
+async def test_a_distribution_whose_lease_was_taken_over_stops_at_its_next_step(
     market: Market, database_url: str
 ) -> None:
-    """Should two distributions of a lead ever overlap (a process stalled past its lease), the
-    sale that would exceed the lead's limit is refused in its own transaction: nobody pays."""
+    """A process that stalled past its lease (here: its row claimed by another process while
+    a post is in flight) acts on the lead no further: after the refused post it posts to
+    nobody; the lead goes on, down the same waterfall, under the lease of whoever holds it."""
     publisher = await market.publisher()
-    async with serve(FakeBuyer(bid=30.0, post_delay=1.0), FakeBuyer(bid=20.0)) as fakes:
-        await _market_with_a_slow_best_buyer(market, fakes[1:])
-        # A daily cap of one lead: only one distribution can reserve the best buyer.
-        best = await market.buyer(name="best")
-        await market.fund(best, 1_000_000)
-        delivery = fakes[0].delivery()
-        delivery["post"]["timeout_ms"] = 5000
-        await market.campaign(best, delivery, caps=[{"period": "day", "max_leads": 1}])
+    async with serve(FakeBuyer(bid=30.0, accept=False, post_delay=1.0), FakeBuyer(bid=20.0)) as fakes:
+        await _market_with_a_slow_best_buyer(market, fakes)
         answer = await market.post_lead(publisher, auto_insurance_lead(), mode="async")
         lead_id = answer.json()["lead_id"]
-        # The runner distributes the lead; a second distributor on the same database (as
-        # another process would be) runs beside it.
-        async with distributor(database_url) as other:
-            second = await distribute(other, lead_id)
-        for _ in range(50):  # the best buyer's post ends after 1 s
-            events = await _events(market, lead_id)
-            if "sale_refused" in events:
+        for _ in range(100):
+            if fakes[0].posts:
                 break
-            await asyncio.sleep(0.1)
-    assert second is not None and second.status == "sold"
+            await asyncio.sleep(0.02)
+        # Another process claims the row, as it would once this one's lease had lapsed.
+        await _lease_row(database_url, lead_id, "lse_elsewhere", seconds=60)
+        for _ in range(100):
+            if "distribution_stopped" in await _events(market, lead_id):
+                break
+            await asyncio.sleep(0.05)
+        posts_while_fenced = [len(f.posts) for f in fakes]
+        # That process dies in turn: the lead is taken over again and sold.
+        await _lease_row(database_url, lead_id, "lse_elsewhere", seconds=0)
+        for _ in range(100):
+            if await _sales(market, lead_id):
+                break
+            await asyncio.sleep(0.05)
+    assert posts_while_fenced == [1, 0]
     assert await _sales(market, lead_id) == [2000]
+    assert [len(f.pings) for f in fakes] == [1, 1]
     assert [len(f.posts) for f in fakes] == [1, 1]
-    assert events.count("sale_refused") == 1 and events.count("sold") == 1
-    balance = (await market.client.get(f"/v1/accounts/{best.id}/balance", headers=market.admin)).json()
-    assert (balance["balance_cents"], balance["reserved_cents"]) == (1_000_000, 0)
+    events = await _events(market, lead_id)
+    assert events.count("distribution_stopped") == 1 and events.count("sold") == 1
+
+
+async def _lease_row(database_url: str, lead_id: str, owner: str, *, seconds: float) -> None:
+    o = t.outbox.c
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(t.outbox)
+                .where(o.lead_id == lead_id, o.done_at.is_(None))
+                .values(owner=owner, locked_until=datetime.now(UTC) + timedelta(seconds=seconds))
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _events(market: Market, lead_id: str) -> list[str]:

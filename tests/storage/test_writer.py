@@ -12,7 +12,9 @@ from sqlalchemy import func, select, text
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
-from exchange.storage.writer import LeadWrite, LeadWriter, claim_key
+from exchange.pipeline.dedupe import as_duplicate, claim_key
+from exchange.storage.outbox import distribution_row
+from exchange.storage.writer import LeadWrite, LeadWriter
 from exchange.types import LeadAnswer
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -42,18 +44,10 @@ def _write(phone_hash: str | None = None, idempotency: tuple[str, str, str] | No
         lead=row,
         events=[{"lead_id": lead_id, "kind": "received", "at": NOW, "data": {}}],
         answer=LeadAnswer(lead_id=lead_id, status="accepted", grade="B"),
-        status_code=202,
-        outbox={
-            "job": "distribute",
-            "lead_id": lead_id,
-            "payload": {},
-            "due_at": NOW,
-            "attempts": 0,
-            "locked_until": None,
-            "created_at": NOW,
-        },
+        outbox=distribution_row(lead_id, NOW),
         dedupe=[("phone", claim_key("solar", "phone", phone_hash))] if phone_hash else [],
         window_start=NOW - timedelta(days=30),
+        if_duplicate=as_duplicate,
         idempotency=idempotency,
     )
 
@@ -74,7 +68,8 @@ async def test_concurrent_leads_are_committed_together(database_url: str) -> Non
         results = await asyncio.gather(*(writer.write(_write(f"h{i}")) for i in range(200)))
     finally:
         await writer.stop()
-    assert {r.status_code for r in results} == {202}
+    assert {r.answer.status for r in results} == {"accepted"}
+    assert all(r.earlier is None for r in results)
     assert await _counts(engine) == (200, 200, 200)
     assert writer.written == 200
     assert writer.commits < 50  # group commit: far fewer transactions than leads
@@ -92,6 +87,31 @@ async def test_a_duplicate_inside_one_batch_is_caught(database_url: str) -> None
     assert sorted(r.answer.status for r in results) == ["accepted"] + ["duplicate"] * 19
     leads, _, outbox = await _counts(engine)
     assert (leads, outbox) == (20, 1)  # duplicates are kept for reporting, owe no distribution
+    await engine.dispose()
+
+
+async def test_a_key_already_stored_is_reported_with_its_first_answer_and_nothing_written(
+    database_url: str,
+) -> None:
+    """The writer does not decide replays: it reports the key's first lead, fingerprint, mode
+    and answer, in the same batch or a later one, and writes nothing for the repeat."""
+    engine = create_engine(database_url)
+    writer = LeadWriter(engine)
+    writer.start()
+    key = ("pub_x", "idempotency_key:k1")
+    try:
+        first, same_batch = await asyncio.gather(
+            writer.write(_write("k-a", (*key, "fp-1"))), writer.write(_write("k-b", (*key, "fp-2")))
+        )
+        later = await writer.write(_write("k-c", (*key, "fp-3")))
+    finally:
+        await writer.stop()
+    assert first.earlier is None
+    for repeat in (same_batch, later):
+        assert repeat.earlier is not None
+        assert (repeat.earlier.lead_id, repeat.earlier.fingerprint) == (first.answer.lead_id, "fp-1")
+        assert repeat.earlier.mode == "async" and repeat.answer == first.answer
+    assert await _counts(engine) == (1, 1, 1)
     await engine.dispose()
 
 
