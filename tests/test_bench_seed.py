@@ -20,10 +20,10 @@ from exchange.bench.seed import (
     seed_leads,
     seed_phone,
 )
+from exchange.pipeline.dedupe import claim_key
 from exchange.settings import Settings
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
-from exchange.pipeline.dedupe import claim_key
 from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer
 
 SEEDED = 300

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.bench.leads import numbered_phone
 from exchange.ids import new_id
+from exchange.pipeline.dedupe import claim_key
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine, sqlite_path
 from exchange.storage.migrate import hash_key
-from exchange.pipeline.dedupe import claim_key
 
 # Disjoint from the load's phones and e-mails (exchange/bench/leads.py: area codes 212, 312,
 # 415, 617, 713, 206, 305, 404 and bench.N@example.com): the load must never post a seeded

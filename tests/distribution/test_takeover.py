@@ -141,7 +141,9 @@ async def test_a_post_accepted_as_its_server_died_is_sold_to_that_buyer_at_its_b
             lead = await _until(lambda: _settled(market, lead_id))
             taken_over_in = time.monotonic() - restarted
             events = (await market.client.get(f"/v1/leads/{lead_id}/events", headers=market.admin)).json()
-            audit = await market.client.get("/v1/deliveries", params={"lead_id": lead_id}, headers=market.admin)
+            audit = await market.client.get(
+                "/v1/deliveries", params={"lead_id": lead_id}, headers=market.admin
+            )
             holds = await market.client.get("/v1/holds", params={"lead_id": lead_id}, headers=market.admin)
             money = [await _money(market, first), await _money(market, second)]
     assert lead["status"] == "sold"
@@ -150,7 +152,9 @@ async def test_a_post_accepted_as_its_server_died_is_sold_to_that_buyer_at_its_b
     assert money == [(FUNDS - 3000, 0), (FUNDS, 0)]
     # Asked again with the same request under the same key; nobody else was pinged or posted.
     assert len(holder.posts) == 2 and holder.posts[0].body == holder.posts[1].body
-    assert holder.posts[0].idempotency_key and holder.posts[0].idempotency_key == holder.posts[1].idempotency_key
+    assert (
+        holder.posts[0].idempotency_key and holder.posts[0].idempotency_key == holder.posts[1].idempotency_key
+    )
     assert (len(holder.pings), len(other.pings), len(other.posts)) == (1, 1, 0)
     (hold,) = holds.json()["items"]
     assert (hold["state"], hold["delivery_id"]) == ("sold", holder.posts[0].idempotency_key)
@@ -168,7 +172,10 @@ async def test_a_post_accepted_as_its_server_died_is_sold_to_that_buyer_at_its_b
 async def test_a_post_refused_after_the_takeover_goes_on_down_the_waterfall(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with serve(FakeBuyer(bid=30.0, accept=False, post_delay=30.0), FakeBuyer(bid=20.0)) as (best, next_):
+    async with serve(FakeBuyer(bid=30.0, accept=False, post_delay=30.0), FakeBuyer(bid=20.0)) as (
+        best,
+        next_,
+    ):
         async with exchange(database_url, tmp_path) as (server, market):
             first = await _buyer_with_campaign(market, best, "best", caps=[{"period": "day", "max_leads": 5}])
             second = await _buyer_with_campaign(market, next_, "next")
@@ -208,7 +215,9 @@ async def test_posts_that_stay_unanswered_wait_for_an_operator_who_decides_each(
             server.start()
 
             async def parked() -> list[dict[str, Any]] | None:
-                page = await market.client.get("/v1/holds", params={"state": "uncertain"}, headers=market.admin)
+                page = await market.client.get(
+                    "/v1/holds", params={"state": "uncertain"}, headers=market.admin
+                )
                 items = page.json()["items"]
                 return items if len(items) == 2 else None
 

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from alembic import command
 
 from exchange.bench.database import fresh_postgres
+from exchange.pipeline.dedupe import claim_key
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import alembic_config
-from exchange.pipeline.dedupe import claim_key
 from exchange.storage.writer import LeadWriter
 from tests.conftest import PG_ADMIN_URL, service_or_skip
 from tests.storage.test_writer import NOW, _write

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from exchange.ids import new_id
+from exchange.pipeline.dedupe import as_duplicate, claim_key
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
-from exchange.pipeline.dedupe import as_duplicate, claim_key
 from exchange.storage.outbox import distribution_row
 from exchange.storage.writer import LeadWrite, LeadWriter
 from exchange.types import LeadAnswer
