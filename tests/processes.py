@@ -20,8 +20,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(database_url: str, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    """`exchange serve` on `port`, answering /healthz; `env` adds or overrides settings."""
+def start_server(
+    database_url: str, port: int, log: Path, *, cwd: Path | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """`exchange serve` on `port`, answering /healthz; `env` adds or overrides settings (an
+    empty value leaves the default)."""
     environ = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -35,6 +38,7 @@ def start_server(database_url: str, port: int, log: Path, **env: str) -> subproc
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange.cli", "serve", "--port", str(port), "--log-level", "warning"],
         env=environ,
+        cwd=cwd,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )

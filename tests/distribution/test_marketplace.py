@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import Market, ShiftableClock, auto_insurance_lead
+from tests.conftest import Account, Market, ShiftableClock, auto_insurance_lead
 
 
 async def unsold_lead(market: Market) -> tuple[str, dict[str, object]]:
@@ -78,3 +78,54 @@ async def test_a_claim_without_funds_is_refused_and_the_lead_stays_listed(market
     assert [
         i["lead_id"] for i in (await market.client.get("/v1/marketplace", headers=buyer.auth)).json()["items"]
     ] == [lead_id]
+
+
+async def _capped_campaign(market: Market, buyer: Account, max_leads: int) -> dict[str, object]:
+    """A campaign of the buyer's in the vertical, made after the leads went unsold (it would
+    have bought them otherwise); its endpoint is never called by a claim."""
+    delivery = {
+        "adapter": "http",
+        "post": {
+            "url": "http://127.0.0.1:9/post",
+            "response": {"format": "json", "accepted": {"path": "status", "equals": "ok"}},
+        },
+    }
+    return await market.campaign(buyer, delivery, caps=[{"period": "day", "max_leads": max_leads}])
+
+
+async def test_a_claim_counts_against_the_campaigns_caps_and_one_beyond_them_is_refused(
+    market: Market,
+) -> None:
+    await market.distribution(floor_cents_by_grade={g: 1000 for g in "ABCD"})
+    lead_ids = [(await unsold_lead(market))[0] for _ in range(3)]
+    buyer = await market.buyer()
+    await market.fund(buyer, 100_000)
+    campaign = await _capped_campaign(market, buyer, max_leads=2)
+    answers = [
+        await market.client.post(f"/v1/marketplace/{lead_id}/claim", json={}, headers=buyer.auth)
+        for lead_id in lead_ids
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 409]
+    assert answers[2].json()["code"] == "cap_reached" and "max_leads 2" in answers[2].json()["message"]
+    assert [a.json()["sales"][0]["campaign_id"] for a in answers[:2]] == [campaign["id"]] * 2
+    listed = (await market.client.get("/v1/marketplace", headers=buyer.auth)).json()["items"]
+    assert [i["lead_id"] for i in listed] == [lead_ids[2]]
+    balance = (await market.client.get(f"/v1/accounts/{buyer.id}/balance", headers=buyer.auth)).json()
+    assert (balance["balance_cents"], balance["reserved_cents"]) == (100_000 - 2000, 0)
+    holds = (await market.client.get("/v1/holds", params={"buyer_id": buyer.id}, headers=market.admin)).json()
+    assert sorted((h["source"], h["state"]) for h in holds["items"]) == [("pull", "sold")] * 2
+
+
+async def test_a_claim_names_only_an_active_campaign_of_the_buyers_own(market: Market) -> None:
+    await market.distribution(floor_cents_by_grade={g: 1000 for g in "ABCD"})
+    lead_id, _ = await unsold_lead(market)
+    owner, other = await market.buyer(name="owner"), await market.buyer(name="other")
+    await market.fund(other, 10_000)
+    campaign = await _capped_campaign(market, owner, max_leads=5)
+    answer = await market.client.post(
+        f"/v1/marketplace/{lead_id}/claim", json={"campaign_id": campaign["id"]}, headers=other.auth
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "campaign_id"
+    outside = await market.client.post(f"/v1/marketplace/{lead_id}/claim", json={}, headers=other.auth)
+    assert outside.status_code == 201 and outside.json()["sales"][0]["campaign_id"] == "marketplace"

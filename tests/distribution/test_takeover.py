@@ -253,3 +253,38 @@ async def test_posts_that_stay_unanswered_wait_for_an_operator_who_decides_each(
     ]
     assert money == [(FUNDS - 3000, 0), (FUNDS - 2000, 0)]
     assert len(other.posts) == 1
+
+
+async def test_a_sync_replay_answers_202_while_the_outcome_is_owed_then_the_outcome(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The publisher's sync request died with the server; its retry with the same key says
+    `accepted` (202) while the takeover is still asking the buyer, then the real outcome."""
+    async with serve(FakeBuyer(bid=30.0, post_delay=30.0)) as (fake,):
+        async with exchange(database_url, tmp_path) as (server, market):
+            await _buyer_with_campaign(market, fake, "buyer")
+            publisher = await market.publisher(payout={"model": "revshare", "percent": 70})
+            lead, key = auto_insurance_lead(), {"Idempotency-Key": "order-1"}
+            dying = asyncio.ensure_future(market.post_lead(publisher, lead, headers=key))
+            dying.add_done_callback(lambda done: done.exception())
+            await _until(lambda: _truthy(fake.posts))
+            server.kill()
+            fake.post_delay, fake.failures_before_success = 1.0, 2  # the buyer is slow to answer again
+            server.start()
+            owed = await market.post_lead(publisher, lead, headers=key)
+
+            async def replayed() -> httpx.Response | None:
+                answer = await market.post_lead(publisher, lead, headers=key)
+                return answer if answer.status_code != 202 else None
+
+            settled = await _until(replayed)
+    assert (owed.status_code, owed.json()["status"]) == (202, "accepted")
+    assert settled.status_code == 200
+    assert settled.json() == {
+        "lead_id": owed.json()["lead_id"],
+        "status": "sold",
+        "grade": owed.json()["grade"],
+        "payout_cents": 2100,
+        "errors": [],
+    }
+    assert len(fake.posts) == 4  # the first, two answered 503, and the one that settled it

@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from alembic import command
 
 from exchange.bench.database import fresh_postgres
+from exchange.distribution.engine import distribute
+from exchange.distribution.records import holds_of_lead
 from exchange.pipeline.dedupe import claim_key
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import alembic_config
 from exchange.storage.writer import LeadWriter
-from tests.conftest import PG_ADMIN_URL, service_or_skip
+from tests.conftest import PG_ADMIN_URL, distributor, service_or_skip
 from tests.storage.test_writer import NOW, _write
 
 # dedupe_keys as revisions 0001–0005 made it.
@@ -110,3 +112,109 @@ async def test_dedupe_keys_become_claims_that_still_catch_duplicates(bare_url: s
         assert event == {"duplicate_of": "A", "matched": "phone"}
     finally:
         await engine.dispose()
+
+
+async def test_a_hold_noted_on_the_outbox_becomes_a_hold_that_the_takeover_releases(bare_url: str) -> None:
+    """Revision 0007: a hold in flight was a note on the lead's outbox row; it becomes a hold
+    the next distribution of the lead releases. Stored answers keep whether they were sync."""
+    await asyncio.to_thread(command.upgrade, alembic_config(bare_url), "0006")
+    held = {
+        "campaign_id": "cmp_a",
+        "buyer_id": "buy_a",
+        "price_cents": 2500,
+        "counters": [["day:x", 1, 2500]],
+    }
+    engine = create_engine(bare_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                t.publishers.insert().values(
+                    id="pub_a",
+                    name="P",
+                    payout={"model": "revshare", "percent": 50},
+                    inbox="p-a",
+                    field_mapping={},
+                    created_at=NOW,
+                )
+            )
+            await conn.execute(
+                t.leads.insert().values(
+                    id="lead_a",
+                    vertical="solar",
+                    publisher_id="pub_a",
+                    status="accepted",
+                    grade="B",
+                    grade_reasons=[],
+                    fields={},
+                    extra={},
+                    errors=[],
+                    payout_cents=0,
+                    received_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            await conn.execute(
+                t.buyers.insert().values(
+                    id="buy_a", name="B", timezone="UTC", credit_limit_cents=0, created_at=NOW
+                )
+            )
+            await conn.execute(
+                t.account_balances.insert().values(
+                    account_type="buyer", account_id="buy_a", balance_cents=10_000, reserved_cents=2500
+                )
+            )
+            await conn.execute(
+                t.cap_counters.insert().values(
+                    campaign_id="cmp_a", period_key="day:x", leads=1, spend_cents=2500
+                )
+            )
+            await conn.execute(
+                t.outbox.insert().values(
+                    job="distribute",
+                    lead_id="lead_a",
+                    payload={"held": held},
+                    due_at=NOW,
+                    attempts=1,
+                    created_at=NOW,
+                )
+            )
+            for key, code in (("k-sync", 201), ("k-async", 202), ("k-dup", 409)):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO idempotency_keys (publisher_id, key, fingerprint, lead_id, status_code,"
+                        " answer, created_at) VALUES ('pub_a', :key, 'f', 'lead_a', :code, :answer, :at)"
+                    ),
+                    {
+                        "key": key,
+                        "code": code,
+                        "answer": '{"lead_id":"lead_a","status":"accepted"}',
+                        "at": NOW,
+                    },
+                )
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, alembic_config(bare_url), "head")
+
+    async with distributor(bare_url) as ctx:
+        async with ctx.engine.begin() as conn:
+            (hold,) = await holds_of_lead(conn, "lead_a")
+            payload = await conn.scalar(sa.select(t.outbox.c.payload))
+            modes = dict(
+                (await conn.execute(sa.select(t.idempotency_keys.c.key, t.idempotency_keys.c.mode))).all()
+            )
+            await conn.execute(
+                sa.update(t.outbox).values(owner="lse_test", locked_until=NOW + timedelta(days=1))
+            )
+        answer = await distribute(ctx, "lead_a", lease="lse_test")
+        async with ctx.engine.connect() as conn:
+            reserved = await conn.scalar(sa.select(t.account_balances.c.reserved_cents))
+            counted = await conn.scalar(sa.select(t.cap_counters.c.leads))
+            released = await conn.scalar(sa.select(t.holds.c.state))
+            kinds = (await conn.execute(sa.select(t.lead_events.c.kind))).scalars().all()
+    assert (hold.state, hold.price_cents, hold.counters) == ("held", 2500, [("day:x", 1, 2500)])
+    assert payload == {}
+    assert modes == {"k-sync": "sync", "k-async": "async", "k-dup": None}
+    assert answer is not None and answer.status == "unsold"
+    assert (reserved, counted, released) == (0, 0, "released")
+    assert "reservation_released" in kinds
