@@ -30,7 +30,7 @@ from exchange.distribution.catalog import CampaignCatalog
 from exchange.distribution.eligible import Eligible, affordable, select_candidates
 from exchange.distribution.holds import Gone, NotHeld, Refused, place, release, sell, transition
 from exchange.distribution.outcome import answer_as_stored, answer_of, record_outcome
-from exchange.distribution.records import Hold, LeadForSale, holds_of_lead, load_campaign, load_lead
+from exchange.distribution.records import Hold, LeadForSale, holds_of_lead, load_lead
 from exchange.distribution.sale import Sold, sold_of_lead
 from exchange.distribution.trail import Trail
 from exchange.ids import new_id
@@ -186,21 +186,20 @@ class _Run:
     async def waterfall(self, offers: list[Priced], settings: Distribution) -> LeadAnswer | None:
         """Offer the lead down `offers`; the answer if a sale ended the distribution."""
         for i, offer in enumerate(offers):
-            if len(self.sold) >= settings.max_sales:
+            if len(self.sold) >= settings.max_sales or any(s.exclusive for s in self.sold):
                 break
             exclusive = offer.live.campaign.exclusive
             if self.sold and exclusive:
                 continue  # an exclusive campaign buys alone, never beside others
             # The sale that ends the distribution records the outcome in its own transaction.
             closing = exclusive or len(self.sold) + 1 >= settings.max_sales
-            at_most = 1 if exclusive else settings.max_sales
-            answer = await self.offer(offer, offers[i + 1 :], at_most=at_most, closing=closing)
+            answer = await self.offer(offer, offers[i + 1 :], max_sales=settings.max_sales, closing=closing)
             if answer is not None:
                 return answer
         return None
 
     async def offer(
-        self, offer: Priced, rest: list[Priced], *, at_most: int, closing: bool
+        self, offer: Priced, rest: list[Priced], *, max_sales: int, closing: bool
     ) -> LeadAnswer | None:
         """Hold, post, and sell or release: the hold is `posting`, with the exact request
         and the rest of the waterfall, before the request leaves."""
@@ -222,6 +221,7 @@ class _Run:
                 price_cents=offer.price_cents,
                 now=now,
                 source="push",
+                exclusive=live.campaign.exclusive,
                 state="posting",
                 delivery_id=delivery_id,
                 request=request.record(),
@@ -243,7 +243,7 @@ class _Run:
         if isinstance(hold, NotHeld):
             return None
         call = await self.post(hold, request, attempts=ctx.post_attempts if self.mode == "async" else 1)
-        return await self.settle(hold, call, at_most=at_most, closing=closing)
+        return await self.settle(hold, call, max_sales=max_sales, closing=closing)
 
     async def post(self, hold: Hold, request: Outgoing, *, attempts: int, first: int = 1) -> Call:
         """Post under the hold's delivery id, trying again after a failure in transit."""
@@ -266,7 +266,6 @@ class _Run:
                 call=call,
                 at=at,
                 price_cents=hold.price_cents,
-                delivery_id=hold.delivery_id if attempt == 1 else None,
             )
             self.trail.event(
                 "posted",
@@ -284,7 +283,7 @@ class _Run:
         assert call is not None
         return call
 
-    async def settle(self, hold: Hold, call: Call, *, at_most: int, closing: bool) -> LeadAnswer | None:
+    async def settle(self, hold: Hold, call: Call, *, max_sales: int, closing: bool) -> LeadAnswer | None:
         """Sell on an accepting answer, release on any other; the answer if the sale closed
         the distribution."""
         lead, ctx = self.lead, self.ctx
@@ -296,7 +295,7 @@ class _Run:
                     await self._settled_elsewhere(conn, hold, released, now)
                 await self.trail.flush(conn)
                 return None
-            result = await sell(conn, hold, lead, now, at_most=at_most, reference=call.answer.reference)
+            result = await sell(conn, hold, lead, now, max_sales=max_sales, reference=call.answer.reference)
             if isinstance(result, Gone):
                 await self._settled_elsewhere(conn, hold, result, now)
                 await self.trail.flush(conn)
@@ -308,7 +307,7 @@ class _Run:
                     campaign_id=hold.campaign_id,
                     buyer_id=hold.buyer_id,
                     reference=call.answer.reference,
-                    reason=f"the lead already has {result.earlier_sales} sale(s)",
+                    reason=result.reason,
                 )
                 await self.trail.flush(conn)
                 return None
@@ -376,7 +375,6 @@ class _Run:
             call=unanswered(request, hold.delivery_id),
             at=now,
             price_cents=hold.price_cents,
-            delivery_id=hold.delivery_id,
         )
         self.trail.event(
             "post_unanswered",
@@ -389,10 +387,7 @@ class _Run:
         call = await self.post(hold, request, attempts=ctx.post_attempts, first=2)
         if call.status != "accepted" and call.is_transient:
             await self._park(hold, reason=f"no answer from the buyer after {ctx.post_attempts} more attempts")
-        async with ctx.engine.connect() as conn:
-            campaign = await load_campaign(conn, hold.campaign_id)
-        at_most = 1 if campaign is not None and campaign.exclusive else settings.max_sales
-        await self.settle(hold, call, at_most=at_most, closing=False)
+        await self.settle(hold, call, max_sales=settings.max_sales, closing=False)
 
     async def _release_left(self, hold: Hold) -> None:
         """A hold whose distribution stopped before it posted: nothing left for the buyer."""

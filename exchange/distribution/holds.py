@@ -28,7 +28,7 @@ from billing.ledger import release_funds, reserve_funds
 from buyers.campaigns import Cap
 from buyers.caps import period_key
 from exchange.distribution.records import Hold, HoldSource, HoldState, LeadForSale, Offer, hold_row
-from exchange.distribution.sale import Sold, commit_sale, sales_of_lead
+from exchange.distribution.sale import Earlier, Sold, commit_sale, earlier_sales
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.statements import dialect_insert, per_dialect
@@ -43,9 +43,9 @@ class NotHeld(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Refused(msgspec.Struct, frozen=True, kw_only=True):
-    """Not sold: the lead already had as many sales as this one allows; the hold is released."""
+    """Not sold: the lead's sales so far leave no room for this one; the hold is released."""
 
-    earlier_sales: int
+    reason: str
 
 
 class Gone(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +123,7 @@ async def place(
     price_cents: int,
     now: datetime,
     source: HoldSource,
+    exclusive: bool,
     state: HoldState = "held",
     delivery_id: str | None = None,
     request: dict[str, Any] | None = None,
@@ -164,6 +165,7 @@ async def place(
         buyer_id=buyer_id,
         source=source,
         state=state,
+        exclusive=exclusive,
         price_cents=price_cents,
         counters=counters,
         delivery_id=delivery_id,
@@ -232,24 +234,25 @@ async def sell(
     lead: LeadForSale,
     now: datetime,
     *,
-    at_most: int,
+    max_sales: int,
     reference: str | None = None,
     decided_by: str | None = None,
 ) -> Sold | Refused | Gone:
     """End the hold with a sale at its price: the ledger, the sale row and the lead, together.
 
-    The bound on a lead's sales holds in this transaction: a sale that would make more than
-    `at_most` is refused and the hold released, so nobody is charged for it.
+    The bounds on a lead's sales hold in this transaction: no more than `max_sales`, and an
+    exclusive sale alone. A sale beyond them is refused and the hold released, so nobody is
+    charged for it.
     """
     if conn.dialect.name != "sqlite":
         # Sales of one lead in concurrent transactions queue on its row, so each counts the
         # sales committed before it (SQLite has one writer at a time already).
         await conn.execute(_LOCK_LEAD, {"id": lead.id})
-    earlier = await sales_of_lead(conn, lead.id)
-    if earlier >= at_most:
-        reason = f"the lead already has {earlier} sale(s)"
-        released = await release(conn, hold, now, reason=reason, decided_by=decided_by)
-        return released if isinstance(released, Gone) else Refused(earlier_sales=earlier)
+    earlier = await earlier_sales(conn, lead.id)
+    refusal = _refusal(earlier, hold.exclusive, max_sales)
+    if refusal is not None:
+        released = await release(conn, hold, now, reason=refusal, decided_by=decided_by)
+        return released if isinstance(released, Gone) else Refused(reason=refusal)
     sold = await transition(conn, hold, "sold", now, decided_by=decided_by)
     if sold is None:
         return await _gone(conn, hold)
@@ -258,11 +261,23 @@ async def sell(
         campaign_id=hold.campaign_id,
         buyer_id=hold.buyer_id,
         price_cents=hold.price_cents,
+        exclusive=hold.exclusive,
         lead=lead,
         reference=reference,
         now=now,
-        earlier_sales=earlier,
+        earlier_sales=earlier.sales,
     )
+
+
+def _refusal(earlier: Earlier, exclusive: bool, max_sales: int) -> str | None:
+    """Why a lead with these sales takes no more, or no exclusive one; None if it may."""
+    if earlier.exclusive:
+        return "the lead was sold exclusively"
+    if exclusive and earlier.sales:
+        return f"an exclusive sale, and the lead has {earlier.sales} sale(s)"
+    if earlier.sales >= max_sales:
+        return f"the lead already has {earlier.sales} sale(s)"
+    return None
 
 
 async def _gone(conn: AsyncConnection, hold: Hold) -> Gone:

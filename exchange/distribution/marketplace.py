@@ -147,13 +147,14 @@ async def claim(
                 price_cents=price,
                 now=now,
                 source="pull",
+                exclusive=True,  # one claim buys a listed lead, alone
             )
             if not isinstance(hold, NotHeld):
                 break
             held.append(hold)
         else:
             raise _not_held(held)
-        sold = await sell(conn, hold, lead, now, at_most=1)
+        sold = await sell(conn, hold, lead, now, max_sales=1)
         if not isinstance(sold, Sold):  # a claim committed first: this transaction is undone
             raise Conflict("another buyer claimed this lead first", code="already_sold")
         trail = Trail(lead.id)

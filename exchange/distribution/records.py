@@ -48,6 +48,7 @@ class Hold(msgspec.Struct, frozen=True, kw_only=True):
     buyer_id: str
     source: HoldSource
     state: HoldState
+    exclusive: bool
     price_cents: int
     # (period_key, leads, spend_cents) held on each cap counter.
     counters: list[tuple[str, int, int]]
@@ -85,8 +86,6 @@ _LOAD_LEAD = (
 _h = t.holds.c
 _HOLDS_OF_LEAD = select(t.holds).where(_h.lead_id == bindparam("lead_id")).order_by(_h.id)
 _HOLD = select(t.holds).where(_h.id == bindparam("id"))
-_c = t.campaigns.c
-_CAMPAIGN = select(_c.id, _c.config, _c.created_at, _c.updated_at).where(_c.id == bindparam("id"))
 
 
 async def load_lead(conn: AsyncConnection, lead_id: str) -> LeadForSale | None:
@@ -115,6 +114,7 @@ def hold_from_row(row: Any) -> Hold:
         buyer_id=row.buyer_id,
         source=row.source,
         state=row.state,
+        exclusive=row.exclusive,
         price_cents=row.price_cents,
         counters=[tuple(c) for c in row.counters],
         delivery_id=row.delivery_id,
@@ -136,6 +136,7 @@ def hold_row(hold: Hold) -> dict[str, Any]:
         "buyer_id": hold.buyer_id,
         "source": hold.source,
         "state": hold.state,
+        "exclusive": hold.exclusive,
         "price_cents": hold.price_cents,
         "counters": [list(c) for c in hold.counters],
         "delivery_id": hold.delivery_id,
@@ -166,9 +167,3 @@ def campaign_from_row(row: Any) -> Campaign:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
-
-
-async def load_campaign(conn: AsyncConnection, campaign_id: str) -> Campaign | None:
-    """A campaign as stored, whether or not it is active."""
-    row = (await conn.execute(_CAMPAIGN, {"id": campaign_id})).first()
-    return None if row is None else campaign_from_row(row)

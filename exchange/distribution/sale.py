@@ -27,14 +27,40 @@ class Sold(msgspec.Struct, frozen=True, kw_only=True):
     buyer_id: str
     price_cents: int
     payout_cents: int
+    # Sold to an exclusive campaign: the lead takes no other sale.
+    exclusive: bool = False
+
+
+class Earlier(msgspec.Struct, frozen=True, kw_only=True):
+    """A lead's sales so far, and how many of them were exclusive."""
+
+    sales: int
+    exclusive: int
 
 
 # Hot statements, built once (exchange/storage/statements.py); values bound at execution.
-_s = t.sales.c
-_SALES_OF_LEAD = select(func.count()).select_from(t.sales).where(_s.lead_id == bindparam("lead_id"))
-_SOLD_OF_LEAD = select(
-    _s.id, _s.transaction_id, _s.campaign_id, _s.buyer_id, _s.price_cents, _s.payout_cents
-).where(_s.lead_id == bindparam("lead_id"))
+_s, _h = t.sales.c, t.holds.c
+_SOLD_HOLD = (_h.lead_id == _s.lead_id) & (_h.campaign_id == _s.campaign_id) & (_h.state == "sold")
+_EARLIER = select(
+    select(func.count()).select_from(t.sales).where(_s.lead_id == bindparam("lead_id")).scalar_subquery(),
+    select(func.count())
+    .select_from(t.holds)
+    .where(_h.lead_id == bindparam("lead_id"), _h.state == "sold", _h.exclusive.is_(True))
+    .scalar_subquery(),
+)
+_SOLD_OF_LEAD = (
+    select(
+        _s.id,
+        _s.transaction_id,
+        _s.campaign_id,
+        _s.buyer_id,
+        _s.price_cents,
+        _s.payout_cents,
+        func.coalesce(_h.exclusive, False).label("exclusive"),
+    )
+    .outerjoin(t.holds, _SOLD_HOLD)
+    .where(_s.lead_id == bindparam("lead_id"))
+)
 _INSERT_SALE = t.sales.insert()
 _lc = t.leads.c
 _MARK_SOLD = (
@@ -48,8 +74,9 @@ _MARK_SOLD = (
 )
 
 
-async def sales_of_lead(conn: AsyncConnection, lead_id: str) -> int:
-    return int(await conn.scalar(_SALES_OF_LEAD, {"lead_id": lead_id}) or 0)
+async def earlier_sales(conn: AsyncConnection, lead_id: str) -> Earlier:
+    row = (await conn.execute(_EARLIER, {"lead_id": lead_id})).one()
+    return Earlier(sales=int(row[0] or 0), exclusive=int(row[1] or 0))
 
 
 async def sold_of_lead(conn: AsyncConnection, lead_id: str) -> list[Sold]:
@@ -63,6 +90,7 @@ async def sold_of_lead(conn: AsyncConnection, lead_id: str) -> list[Sold]:
             buyer_id=r.buyer_id,
             price_cents=r.price_cents,
             payout_cents=r.payout_cents,
+            exclusive=bool(r.exclusive),
         )
         for r in rows
     ]
@@ -83,6 +111,7 @@ async def commit_sale(
     campaign_id: str,
     buyer_id: str,
     price_cents: int,
+    exclusive: bool,
     lead: LeadForSale,
     reference: str | None,
     now: datetime,
@@ -132,4 +161,5 @@ async def commit_sale(
         buyer_id=buyer_id,
         price_cents=price_cents,
         payout_cents=payout,
+        exclusive=exclusive,
     )

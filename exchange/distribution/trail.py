@@ -44,10 +44,9 @@ class Trail:
         call: Call,
         at: datetime,
         price_cents: int | None,
-        delivery_id: str | None = None,
     ) -> str:
-        """One ping or post in the delivery audit; its id (a new one unless given)."""
-        delivery_id = delivery_id or new_id("dlv")
+        """One ping or post in the delivery audit (each attempt a row); its id."""
+        delivery_id = new_id("dlv")
         self.deliveries.append(
             {
                 "id": delivery_id,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.distribution.calls import Outgoing
 from exchange.distribution.holds import Gone, Refused, release, sell
-from exchange.distribution.records import Hold, HoldState, hold_from_row, load_campaign, load_hold, load_lead
+from exchange.distribution.records import Hold, HoldState, hold_from_row, load_hold, load_lead
 from exchange.distribution.trail import Trail
 from exchange.errors import Conflict, NotFound
 from exchange.storage import tables as t
@@ -123,9 +123,7 @@ async def decide(
             raise Conflict(f"hold {hold_id} is {state}, not uncertain", code="hold_not_uncertain")
         trail.event("hold_decided", now, hold_id=hold.id, sold=sold, note=note, by=by)
         if sold:
-            campaign = await load_campaign(conn, hold.campaign_id)
-            at_most = 1 if campaign is not None and campaign.exclusive else settings.max_sales
-            result = await sell(conn, hold, lead, now, at_most=at_most, decided_by=by)
+            result = await sell(conn, hold, lead, now, max_sales=settings.max_sales, decided_by=by)
             if isinstance(result, Gone):
                 raise Conflict(f"hold {hold_id} was settled meanwhile", code="hold_not_uncertain")
             if isinstance(result, Refused):
@@ -134,7 +132,7 @@ async def decide(
                     now,
                     campaign_id=hold.campaign_id,
                     buyer_id=hold.buyer_id,
-                    reason=f"the lead already has {result.earlier_sales} sale(s)",
+                    reason=result.reason,
                 )
             else:
                 trail.sale(hold, result, now)

@@ -63,14 +63,28 @@ def _claim_statement(dialect: str) -> Any:
     )
 
 
+def _renew_statement(dialect: str) -> Any:
+    """Extend the leases of `tokens` until `until`.
+
+    A row locked meanwhile is skipped, not waited for: the transaction holding it is this
+    process acting on the lead under the lease (storage/outbox.py), which extends or ends it
+    itself. Waiting would hold the rows renewed so far while waiting, a deadlock with
+    transactions that lock one lead's row and then a buyer's balance (seen on PostgreSQL).
+    """
+    o = t.outbox.c
+    mine = select(o.id).where(o.done_at.is_(None), o.owner.in_(bindparam("tokens", expanding=True)))
+    if dialect == "postgresql":
+        mine = mine.with_for_update(skip_locked=True)
+    return (
+        update(t.outbox)
+        .where(o.id.in_(mine.scalar_subquery()))
+        .values(locked_until=bindparam("until", type_=t.UTCDateTime()))
+    )
+
+
 _CLAIM = per_dialect(_claim_statement)
+_RENEW = per_dialect(_renew_statement)
 _o = t.outbox.c
-# The leases this process works under.
-_RENEW = (
-    update(t.outbox)
-    .where(_o.done_at.is_(None), _o.owner.in_(bindparam("tokens", expanding=True)))
-    .values(locked_until=bindparam("until", type_=t.UTCDateTime()))
-)
 # A row's end, by whoever still holds its lease.
 _END = update(t.outbox).where(_o.id == bindparam("row_id"), _o.owner == bindparam("token"))
 
@@ -126,7 +140,7 @@ class OutboxRunner:
             return
         params = {"tokens": sorted(self._leases), "until": self._ctx.clock() + self.lease}
         async with self._engine.begin() as conn:
-            await conn.execute(_RENEW, params)
+            await conn.execute(_RENEW(conn), params)
 
     async def _renew_loop(self) -> None:
         while True:

@@ -319,10 +319,13 @@ class HoldRow(Base):
     # How the lead reached the buyer: "push" (distribution) or "pull" (a marketplace claim).
     source: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16))
+    # Held for an exclusive campaign: the lead is this buyer's alone, or nobody's.
+    exclusive: Mapped[bool] = mapped_column(Boolean)
     price_cents: Mapped[int] = mapped_column(BigInteger)
     # [period_key, leads, spend_cents] held on each of the campaign's cap counters.
     counters: Mapped[list[Any]] = mapped_column(Json)
-    # The post's delivery id, sent as its Idempotency-Key; the same on every attempt.
+    # The post's delivery id, sent as its Idempotency-Key on every attempt (each attempt's
+    # row in the delivery audit has an id of its own and this key in its request).
     delivery_id: Mapped[str | None] = mapped_column(String(32))
     # The post exactly as sent (step, body, content type) while its outcome is open.
     request: Mapped[dict[str, Any] | None] = mapped_column(Json)

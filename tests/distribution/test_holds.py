@@ -34,18 +34,28 @@ async def _unsold_lead(market: Market) -> str:
     return str(answer.json()["lead_id"])
 
 
-async def _place(engine: AsyncEngine, lead_id: str, buyer: Account, price: int, caps: list[Cap]) -> Any:
+async def _place(
+    engine: AsyncEngine,
+    lead_id: str,
+    buyer: Account,
+    price: int,
+    caps: list[Cap],
+    *,
+    exclusive: bool = False,
+    campaign_id: str = "cmp_test",
+) -> Any:
     async with engine.begin() as conn:
         return await place(
             conn,
             lead_id=lead_id,
-            campaign_id="cmp_test",
+            campaign_id=campaign_id,
             buyer_id=buyer.id,
             caps=caps,
             cap_timezone="America/New_York",
             price_cents=price,
             now=NOW,
             source="pull",
+            exclusive=exclusive,
         )
 
 
@@ -95,10 +105,10 @@ async def test_a_hold_is_settled_once_whoever_tries_second(market: Market, engin
     hold = await _place(engine, lead_id, buyer, 3000, [Cap(period="day", max_leads=5)])
     lead = await _lead(engine, lead_id)
     async with engine.begin() as conn:
-        sold = await sell(conn, hold, lead, NOW, at_most=1)
+        sold = await sell(conn, hold, lead, NOW, max_sales=1)
     async with engine.begin() as conn:
         late_release = await release(conn, hold, NOW, reason="a stalled process's refusal")
-        late_sale = await sell(conn, hold, lead, NOW, at_most=5)
+        late_sale = await sell(conn, hold, lead, NOW, max_sales=5)
         settled = await load_hold(conn, hold.id)
     assert isinstance(sold, Sold) and sold.price_cents == 3000 and sold.payout_cents == 1500
     assert late_release == Gone(state="sold") and late_sale == Gone(state="sold")
@@ -118,12 +128,38 @@ async def test_a_sale_beyond_the_leads_limit_is_refused_and_its_hold_released(
     first, second = [await _place(engine, lead_id, buyer, 1000, caps) for _ in range(2)]
     lead = await _lead(engine, lead_id)
     async with engine.begin() as conn:
-        assert isinstance(await sell(conn, first, lead, NOW, at_most=1), Sold)
+        assert isinstance(await sell(conn, first, lead, NOW, max_sales=1), Sold)
     async with engine.begin() as conn:
-        refused = await sell(conn, second, lead, NOW, at_most=1)
+        refused = await sell(conn, second, lead, NOW, max_sales=1)
         released = await load_hold(conn, second.id)
-    assert refused == Refused(earlier_sales=1)
+    assert refused == Refused(reason="the lead already has 1 sale(s)")
     assert released is not None and released.state == "released"
     reserved, balance, counters = await _state(engine, buyer)
     assert (reserved, balance) == (0, 10_000 - 1000)
     assert [c[1:] for c in counters] == [(1, 1000)]
+
+
+async def test_an_exclusive_sale_stands_alone_whichever_comes_first(
+    market: Market, engine: AsyncEngine
+) -> None:
+    buyer = await market.buyer()
+    await market.fund(buyer, 10_000)
+    outcomes = []
+    for exclusive_first in (False, True):
+        lead_id = await _unsold_lead(market)
+        lead = await _lead(engine, lead_id)
+        first = await _place(engine, lead_id, buyer, 500, [], exclusive=exclusive_first, campaign_id="cmp_1")
+        second = await _place(
+            engine, lead_id, buyer, 500, [], exclusive=not exclusive_first, campaign_id="cmp_2"
+        )
+        async with engine.begin() as conn:
+            sold = await sell(conn, first, lead, NOW, max_sales=3)
+            refused = await sell(conn, second, lead, NOW, max_sales=3)
+        assert isinstance(sold, Sold) and sold.exclusive == exclusive_first
+        outcomes.append(refused)
+    assert outcomes == [
+        Refused(reason="an exclusive sale, and the lead has 1 sale(s)"),
+        Refused(reason="the lead was sold exclusively"),
+    ]
+    reserved, balance, _ = await _state(engine, buyer)
+    assert (reserved, balance) == (0, 10_000 - 1000)

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("buyer_id", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=8), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("exclusive", sa.Boolean(), nullable=False),
         sa.Column("price_cents", sa.BigInteger(), nullable=False),
         sa.Column("counters", _json, nullable=False),
         sa.Column("delivery_id", sa.String(length=32), nullable=True),
@@ -77,7 +78,16 @@ def _carry_held_notes() -> None:
         "holds",
         *(
             sa.column(name)
-            for name in ("id", "lead_id", "campaign_id", "buyer_id", "source", "state", "price_cents")
+            for name in (
+                "id",
+                "lead_id",
+                "campaign_id",
+                "buyer_id",
+                "source",
+                "state",
+                "exclusive",
+                "price_cents",
+            )
         ),
         sa.column("counters", _json),
         sa.column("waterfall", _json),
@@ -100,6 +110,7 @@ def _carry_held_notes() -> None:
                 buyer_id=held["buyer_id"],
                 source="push",
                 state="held",
+                exclusive=False,
                 price_cents=held["price_cents"],
                 counters=held["counters"],
                 waterfall=[],
