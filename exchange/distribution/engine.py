@@ -119,9 +119,11 @@ async def distribute(
     vertical = await ctx.verticals.get(lead.vertical)
     settings = vertical.distribution if vertical else Distribution()
     try:
-        offers = await run.resume(holds, settings) if holds else None
+        # A lead with holds or sales had a distribution before this one: it goes on from there.
+        offers = await run.resume(holds, settings) if holds or lead.status == "sold" else None
         if offers is None:
-            offers = await run.auction(settings, eligible, ahead, tried={h.campaign_id for h in holds})
+            tried = {h.campaign_id for h in holds} | {s.campaign_id for s in run.sold}
+            offers = await run.auction(settings, eligible, ahead, tried=tried)
             if offers is None:
                 return None
         closed = await run.waterfall(offers, settings)
