@@ -232,15 +232,7 @@ class _Run:
             if isinstance(hold, NotHeld):
                 self.trail.event("skipped", now, campaign_id=live.id, reason=hold.reason)
             else:
-                self.trail.event(
-                    "posting",
-                    now,
-                    campaign_id=live.id,
-                    buyer_id=hold.buyer_id,
-                    hold_id=hold.id,
-                    delivery_id=delivery_id,
-                    price_cents=hold.price_cents,
-                )
+                self.trail.of_hold("posting", hold, now, delivery_id=delivery_id)
             await self.trail.flush(conn)
         if isinstance(hold, NotHeld):
             return None
@@ -259,26 +251,7 @@ class _Run:
                 timeout_ms=request.step.timeout_ms,
                 idempotency_key=hold.delivery_id,
             )
-            at = ctx.clock()
-            delivery_id = self.trail.delivery(
-                campaign_id=hold.campaign_id,
-                buyer_id=hold.buyer_id,
-                kind="post",
-                attempt=attempt,
-                call=call,
-                at=at,
-                price_cents=hold.price_cents,
-            )
-            self.trail.event(
-                "posted",
-                at,
-                campaign_id=hold.campaign_id,
-                delivery_id=delivery_id,
-                attempt=attempt,
-                status=call.status,
-                reason=call.answer.reason,
-                latency_ms=round(call.latency_ms, 2),
-            )
+            self.trail.post(hold, attempt, call, ctx.clock())
             if call.status == "accepted" or not call.is_transient or attempt == first + attempts - 1:
                 break
             await asyncio.sleep(ctx.retry_base_seconds * 2 ** (attempt - first) * (0.5 + random.random()))
@@ -303,13 +276,8 @@ class _Run:
                 await self.trail.flush(conn)
                 return None
             if isinstance(result, Refused):
-                self.trail.event(
-                    "sale_refused",
-                    now,
-                    campaign_id=hold.campaign_id,
-                    buyer_id=hold.buyer_id,
-                    reference=call.answer.reference,
-                    reason=result.reason,
+                self.trail.of_hold(
+                    "sale_refused", hold, now, reason=result.reason, reference=call.answer.reference
                 )
                 await self.trail.flush(conn)
                 return None
@@ -368,23 +336,7 @@ class _Run:
         ctx = self.ctx
         assert hold.request is not None
         request = Outgoing.from_record(hold.request)
-        now = ctx.clock()
-        self.trail.delivery(
-            campaign_id=hold.campaign_id,
-            buyer_id=hold.buyer_id,
-            kind="post",
-            attempt=1,
-            call=unanswered(request, hold.delivery_id),
-            at=now,
-            price_cents=hold.price_cents,
-        )
-        self.trail.event(
-            "post_unanswered",
-            now,
-            campaign_id=hold.campaign_id,
-            hold_id=hold.id,
-            delivery_id=hold.delivery_id,
-        )
+        self.trail.post(hold, 1, unanswered(request, hold.delivery_id), ctx.clock(), kind="post_unanswered")
         self.offered = True
         call = await self.post(hold, request, attempts=ctx.post_attempts, first=2)
         if call.status != "accepted" and call.is_transient:
@@ -399,14 +351,7 @@ class _Run:
                 raise Fenced
             released = await release(conn, hold, now, reason="its distribution stopped before posting")
             if not isinstance(released, Gone):
-                self.trail.event(
-                    "reservation_released",
-                    now,
-                    hold_id=hold.id,
-                    campaign_id=hold.campaign_id,
-                    buyer_id=hold.buyer_id,
-                    price_cents=hold.price_cents,
-                )
+                self.trail.of_hold("reservation_released", hold, now)
             await self.trail.flush(conn)
 
     async def _park(self, hold: Hold | None, reason: str = "") -> None:
@@ -421,15 +366,7 @@ class _Run:
                 if uncertain is None:  # settled by a stalled process meanwhile: go on
                     await conn.rollback()
                     return
-                self.trail.event(
-                    "hold_uncertain",
-                    now,
-                    hold_id=hold.id,
-                    campaign_id=hold.campaign_id,
-                    buyer_id=hold.buyer_id,
-                    price_cents=hold.price_cents,
-                    reason=reason,
-                )
+                self.trail.of_hold("hold_uncertain", hold, now, reason=reason)
             await self.trail.flush(conn)
         raise Parked
 

@@ -68,19 +68,45 @@ class Trail:
         )
         return delivery_id
 
-    def sale(self, hold: Hold, sold: Sold, at: datetime, /, **data: Any) -> None:
-        """A sale and its ledger posting, however the lead reached the buyer."""
-        self.event(
-            "sold",
-            at,
+    def post(self, hold: Hold, attempt: int, call: Call, at: datetime, /, kind: str = "posted") -> None:
+        """One attempt of the hold's post: its audit row, and its event in the timeline."""
+        delivery_id = self.delivery(
             campaign_id=hold.campaign_id,
             buyer_id=hold.buyer_id,
+            kind="post",
+            attempt=attempt,
+            call=call,
+            at=at,
+            price_cents=hold.price_cents,
+        )
+        self.event(
+            kind,
+            at,
+            campaign_id=hold.campaign_id,
             hold_id=hold.id,
+            delivery_id=delivery_id,
+            attempt=attempt,
+            status=call.status,
+            reason=call.answer.reason,
+            latency_ms=round(call.latency_ms, 2),
+        )
+
+    def of_hold(self, kind: str, hold: Hold, at: datetime, /, **data: Any) -> None:
+        """An event about a hold: whose it is, at what price, and `data`."""
+        self.event(
+            kind,
+            at,
+            hold_id=hold.id,
+            campaign_id=hold.campaign_id,
+            buyer_id=hold.buyer_id,
             source=hold.source,
-            price_cents=sold.price_cents,
-            payout_cents=sold.payout_cents,
+            price_cents=hold.price_cents,
             **data,
         )
+
+    def sale(self, hold: Hold, sold: Sold, at: datetime, /, **data: Any) -> None:
+        """A sale and its ledger posting, however the lead reached the buyer."""
+        self.of_hold("sold", hold, at, payout_cents=sold.payout_cents, **data)
         self.event("ledger_posted", at, transaction_id=sold.transaction_id, kind="sale")
 
     async def flush(self, conn: AsyncConnection) -> None:

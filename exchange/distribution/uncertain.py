@@ -127,13 +127,7 @@ async def decide(
             if isinstance(result, Gone):
                 raise Conflict(f"hold {hold_id} was settled meanwhile", code="hold_not_uncertain")
             if isinstance(result, Refused):
-                trail.event(
-                    "sale_refused",
-                    now,
-                    campaign_id=hold.campaign_id,
-                    buyer_id=hold.buyer_id,
-                    reason=result.reason,
-                )
+                trail.of_hold("sale_refused", hold, now, reason=result.reason)
             else:
                 trail.sale(hold, result, now)
         else:
