@@ -10,7 +10,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,10 +20,10 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from adapters.outbound.http import HttpClient
 from exchange.api.app import create_app
-from exchange.bench.database import fresh_postgres
 from exchange.clock import utc_now
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.distribution.engine import DistributionContext
@@ -64,6 +64,17 @@ async def _pg_execute(url: str, *statements: str) -> None:
     await engine.dispose()
 
 
+@contextmanager
+def fresh_postgres(name: str) -> Iterator[str]:
+    """A new, empty database `name` on the tests' PostgreSQL server, dropped afterwards."""
+    asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        # FORCE: a server a test killed may still hold connections.
+        asyncio.run(_pg_execute(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "exchange.db"
@@ -74,7 +85,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     service_or_skip("PostgreSQL", "127.0.0.1", 5432)
-    with fresh_postgres(PG_ADMIN_URL, PG_DATABASE) as url:
+    with fresh_postgres(PG_DATABASE) as url:
         upgrade(url)
         yield url
 

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from exchange.bench.database import fresh_postgres
 from exchange.distribution.engine import distribute
 from exchange.distribution.records import holds_of_lead
 from exchange.pipeline.dedupe import claim_key
@@ -22,7 +21,7 @@ from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import alembic_config
 from exchange.storage.writer import LeadWriter
-from tests.conftest import PG_ADMIN_URL, distributor, service_or_skip
+from tests.conftest import distributor, fresh_postgres, service_or_skip
 from tests.storage.test_writer import NOW, _write
 
 # dedupe_keys as revisions 0001–0005 made it.
@@ -45,7 +44,7 @@ def bare_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
     service_or_skip("PostgreSQL", "127.0.0.1", 5432)
-    with fresh_postgres(PG_ADMIN_URL, f"exchange_migrate_{os.getpid()}") as url:
+    with fresh_postgres(f"exchange_migrate_{os.getpid()}") as url:
         yield url
 
 

@@ -10,7 +10,7 @@ import os
 import platform
 from typing import Any, NamedTuple
 
-from exchange.bench.load import LoadResult
+from bench.load import LoadResult
 
 TARGET_RATIO = 0.6
 TARGET_RSS_MB = 200.0

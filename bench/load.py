@@ -1,6 +1,6 @@
 """The load generator: N concurrent aiohttp workers posting distinct leads for a fixed time.
 
-It runs in its own process (`python -m exchange.bench.load`, config on stdin, result on
+It runs in its own process (`python -m bench.load`, config on stdin, result on
 stdout) so its CPU is not the server's; on this machine it still shares the cores.
 """
 
@@ -17,8 +17,8 @@ from typing import Literal, TypeVar
 import aiohttp
 import msgspec
 
-from exchange.bench.leads import bench_body
-from exchange.bench.servers import PROJECT_ROOT, stop
+from bench.leads import bench_body
+from bench.servers import PROJECT_ROOT, stop
 
 
 class LoadConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,9 +164,7 @@ def run_child(args: list[str], config: msgspec.Struct, result_type: type[R], sec
 
 def load_in_subprocess(config: LoadConfig) -> LoadResult:
     """Run the generator in a child process and return what it measured."""
-    return run_child(
-        ["exchange.bench.load"], config, LoadResult, config.warmup + config.seconds, "the load generator"
-    )
+    return run_child(["bench.load"], config, LoadResult, config.warmup + config.seconds, "the load generator")
 
 
 def _main() -> None:

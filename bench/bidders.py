@@ -1,6 +1,6 @@
 """Fake bidders for the auction benchmark, and the raw-rate client that measures against them.
 
-`python -m exchange.bench.bidders serve` runs N bidder servers in one process; `raw` runs the
+`python -m bench.bidders serve` runs N bidder servers in one process; `raw` runs the
 exchange's own outbound `HttpClient` at full speed against their zero-delay path.
 """
 
@@ -21,7 +21,7 @@ import msgspec
 from aiohttp import web
 
 from adapters.outbound.http import HttpClient
-from exchange.bench.servers import PROJECT_ROOT, stop
+from bench.servers import PROJECT_ROOT, stop
 
 # The rule a campaign reads the bidders' answers with: the shape tests/distribution/buyers.py uses.
 RESPONSE_RULE: dict[str, Any] = {
@@ -115,7 +115,7 @@ class Bidders:
 
 def start_bidders(count: int, delay_ms: float) -> Bidders:
     """Start the bidders' process and wait until every port listens."""
-    argv = [sys.executable, "-m", "exchange.bench.bidders", "serve", str(count), str(delay_ms)]
+    argv = [sys.executable, "-m", "bench.bidders", "serve", str(count), str(delay_ms)]
     process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -236,7 +236,7 @@ async def _fanout_load(config: RawConfig) -> RawResult:
 def raw_rate_in_subprocess(config: RawConfig) -> RawResult:
     """The raw client in a process of its own, as the exchange is."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange.bench.bidders", "raw"],
+        [sys.executable, "-m", "bench.bidders", "raw"],
         cwd=PROJECT_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -270,7 +270,7 @@ def _main() -> None:
         result = run_loop(lambda: load(config))
         sys.stdout.buffer.write(msgspec.json.encode(result))
     else:
-        sys.exit("usage: python -m exchange.bench.bidders serve COUNT DELAY_MS | raw < config.json")
+        sys.exit("usage: python -m bench.bidders serve COUNT DELAY_MS | raw < config.json")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
 """The intake benchmark: the exchange's intake rate against a bare Litestar endpoint, same run.
 
-`python -m exchange.bench` starts both servers, loads each in turn and prints the ratio.
+`python -m bench` starts both servers, loads each in turn and prints the ratio.
 """

@@ -1,7 +1,7 @@
 """The baseline: a bare Litestar `POST /v1/leads` that only decodes the lead and answers.
 
 No database, no auth, no checks beyond msgspec's types: the floor any intake costs.
-Run it with `python -m uvicorn exchange.bench.bare:app`.
+Run it with `python -m uvicorn bench.bare:app`.
 """
 
 from __future__ import annotations

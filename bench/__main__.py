@@ -1,4 +1,4 @@
-"""`python -m exchange.bench`: intake leads/s of the exchange against a bare Litestar endpoint.
+"""`python -m bench`: intake leads/s of the exchange against a bare Litestar endpoint.
 
 Both servers run at once under the same ASGI server; each is loaded in turn, bare first,
 so the exchange's leftover background work cannot slow the baseline. Then the exchange is
@@ -12,15 +12,18 @@ import os
 import secrets
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from exchange.bench.database import fresh_postgres, outbox_backlog, sqlite_url
-from exchange.bench.load import LoadConfig, load_in_subprocess
-from exchange.bench.report import (
+from bench.database import fresh_postgres, outbox_backlog, sqlite_url
+from bench.leads import CAPACITY, bench_lead
+from bench.load import LoadConfig, load_in_subprocess
+from bench.report import (
     Measured,
     build_report,
     format_table,
@@ -28,8 +31,8 @@ from exchange.bench.report import (
     growth_figures,
     server_figures,
 )
-from exchange.bench.seed import publisher_for_key, seed_leads
-from exchange.bench.servers import (
+from bench.seed import publisher_for_key, seed_leads, seed_phone
+from bench.servers import (
     DatabaseUrl,
     JsonOnly,
     Server,
@@ -133,12 +136,15 @@ def run_benchmark(
             # would post the same people again and get 409 duplicates.
             posted = exchange_measured.load.answered + exchange_measured.load.errors
             grown_measured = _measure(grown, api_key, seconds, warmup, connections, first_lead=posted)
+            grown_figures = _exchange_figures(grown, grown_measured, url)
+            # The stored leads are the exchange's own: a person seeded last is a duplicate now.
+            grown_figures["seeded_person_status"] = _post_status(grown, api_key, stored_leads - 1)
             growth = growth_figures(
                 stored_leads=stored_leads,
                 seed_seconds=seeded.seconds,
                 database_mb=seeded.database_mb,
                 empty=exchange_figures,
-                grown=_exchange_figures(grown, grown_measured, url),
+                grown=grown_figures,
             )
         return build_report(
             bare=server_figures(bare_measured, peak_rss_mb(bare.process.pid)),
@@ -150,6 +156,22 @@ def run_benchmark(
             load_before=load_before,
             growth=growth,
         )
+
+
+def _post_status(exchange: Server, api_key: str, seeded: int) -> int:
+    """The status intake answers a new lead that has the phone of the `seeded`-th stored lead."""
+    lead = {**bench_lead(CAPACITY - 1), "phone": seed_phone(seeded)}
+    request = urllib.request.Request(
+        exchange.url + "/v1/leads?vertical=auto_insurance",
+        data=json.dumps(lead).encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
 
 
 def intake_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

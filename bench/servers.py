@@ -22,7 +22,7 @@ from typing import IO, Annotated, Any, TypeVar
 import typer
 
 # The directory holding the `exchange` package: children import it from there.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -87,7 +87,7 @@ def start_bare(log_dir: Path) -> Server:
     argv = [
         "-m",
         "uvicorn",
-        "exchange.bench.bare:app",
+        "bench.bare:app",
         "--host",
         "127.0.0.1",
         "--port",
@@ -215,6 +215,10 @@ def runs_that_failed(runs: dict[str, dict[str, Any]]) -> list[str]:
         problems = run.get("errors", 0) + run.get("not_sold", 0)
         if problems:
             print(f"{name}: {problems} errors; the first: {run['first_error']}", file=sys.stderr)
+            failed.append(name)
+        seeded = run.get("seeded_person_status")
+        if seeded not in (None, 409):
+            print(f"{name}: a stored person posted again answered {seeded}, not 409", file=sys.stderr)
             failed.append(name)
         if run.get("logged_errors"):
             print(

@@ -1,6 +1,6 @@
 """Every target of the performance issue in one table: the intake and auction reports side by side.
 
-`python -m exchange.bench.summary` runs both benchmarks (intake with its growth run, then
+`python -m bench.summary` runs both benchmarks (intake with its growth run, then
 auctions) and prints one row per figure, with its baseline and target, then the JSON of
 all three: the summary and both full reports.
 """
@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from exchange.bench.__main__ import intake_runs, run_benchmark
-from exchange.bench.auction import auction_runs, run_auction_benchmark
-from exchange.bench.servers import DatabaseUrl, prepare_run, runs_that_failed
+from bench.__main__ import intake_runs, run_benchmark
+from bench.auction import auction_runs, run_auction_benchmark
+from bench.servers import DatabaseUrl, prepare_run, runs_that_failed
 
 cli = typer.Typer(add_completion=False)
 

@@ -1,4 +1,4 @@
-"""`python -m exchange.bench.auction`: what a sync ping-post auction costs over the buyers' own time.
+"""`python -m bench.auction`: what a sync ping-post auction costs over the buyers' own time.
 
 20 fake bidders in their own process answer pings after a fixed delay; the exchange runs real
 auctions against them, and the exchange's outbound client alone against the same bidders is the ceiling.
@@ -21,16 +21,16 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
-from exchange.bench.bidders import (
+from bench.bidders import (
     RESPONSE_RULE,
     Bidders,
     RawConfig,
     raw_rate_in_subprocess,
     start_bidders,
 )
-from exchange.bench.database import fresh_postgres, sqlite_url
-from exchange.bench.load import LoadConfig, LoadResult, load_in_subprocess, percentile
-from exchange.bench.servers import (
+from bench.database import fresh_postgres, sqlite_url
+from bench.load import LoadConfig, LoadResult, load_in_subprocess, percentile
+from bench.servers import (
     DatabaseUrl,
     JsonOnly,
     Server,

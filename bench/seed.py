@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import multiprocessing
 import os
 import sys
@@ -24,14 +23,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import Column, Dialect, Table, event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exchange.bench.leads import numbered_phone
+from bench.leads import numbered_phone
 from exchange.ids import new_id
-from exchange.pipeline.dedupe import claim_key
+from exchange.pipeline.dedupe import claim_key, value_hash
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine, sqlite_path
 from exchange.storage.migrate import hash_key
 
-# Disjoint from the load's phones and e-mails (exchange/bench/leads.py: area codes 212, 312,
+# Disjoint from the load's phones and e-mails (bench/leads.py: area codes 212, 312,
 # 415, 617, 713, 206, 305, 404 and bench.N@example.com): the load must never post a seeded
 # person, or it would get 409 duplicates. A test checks both sets stay apart.
 SEED_AREA_CODES: tuple[str, ...] = ("303", "503", "602", "702", "214", "512", "615", "919")
@@ -123,11 +122,6 @@ def seed_phone(n: int) -> str:
 def seed_email(n: int) -> str:
     first, last = _FIRST_NAMES[n % len(_FIRST_NAMES)], _LAST_NAMES[n % len(_LAST_NAMES)]
     return f"{first}.{last}.{n}@{SEED_EMAIL_DOMAINS[n % len(SEED_EMAIL_DOMAINS)]}".lower()
-
-
-def dedupe_hash(value: str) -> str:
-    """As intake hashes a dedupe key: the SHA-256 of the lowercased value."""
-    return hashlib.sha256(value.lower().encode()).hexdigest()
 
 
 def seeded_fields(n: int, received_at: datetime) -> tuple[dict[str, Any], dict[str, Any], _Profile]:
@@ -235,7 +229,7 @@ class RowEncoder:
             (lead_id, "unsold", at, self._unsold),
         ]
         claims = [
-            (claim_key(self.vertical, kind, dedupe_hash(fields[kind])), lead_id, at)
+            (claim_key(self.vertical, kind, value_hash(fields[kind])), lead_id, at)
             for kind in ("phone", "email")
         ]
         return lead, events, claims
