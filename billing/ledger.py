@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.ids import new_id
@@ -28,6 +28,9 @@ class Entry(msgspec.Struct, frozen=True):
     account_type: AccountType
     account_id: str
     amount_cents: int
+    # Funds this entry spends that were reserved for it (a sale's charge to its buyer's hold):
+    # the reservation ends in the same statement that moves the balance.
+    released_cents: int = 0
 
 
 class Posted(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,17 +67,21 @@ _INSERT_ENTRIES = t.ledger_entries.insert()
 
 
 def _build_add_to_balance(dialect: str) -> Any:
-    """Add `p_delta` to an account's balance, opening the account if it has none."""
+    """Add `p_delta` to an account's balance and take `p_released` off what it has reserved,
+    opening the account if it has none."""
     statement = dialect_insert(dialect, t.account_balances).values(
         account_type=bindparam("p_account_type"),
         account_id=bindparam("p_account_id"),
         balance_cents=bindparam("p_delta"),
-        reserved_cents=0,
+        reserved_cents=-bindparam("p_released", type_=BigInteger()),
     )
-    # `excluded.balance_cents` is the row's proposed balance: the delta.
+    # `excluded` is the row as proposed: the delta, and the release as a negative reserve.
     return statement.on_conflict_do_update(
         index_elements=[_b.account_type, _b.account_id],
-        set_={"balance_cents": _b.balance_cents + statement.excluded.balance_cents},
+        set_={
+            "balance_cents": _b.balance_cents + statement.excluded.balance_cents,
+            "reserved_cents": _b.reserved_cents + statement.excluded.reserved_cents,
+        },
     )
 
 
@@ -158,7 +165,12 @@ async def post_transaction(
     await conn.execute(
         _ADD_TO_BALANCE(conn),
         [
-            {"p_account_type": e.account_type, "p_account_id": e.account_id, "p_delta": e.amount_cents}
+            {
+                "p_account_type": e.account_type,
+                "p_account_id": e.account_id,
+                "p_delta": e.amount_cents,
+                "p_released": e.released_cents,
+            }
             for e in entries
         ],
     )
@@ -167,7 +179,8 @@ async def post_transaction(
 
 async def add_to_balance(conn: AsyncConnection, account_type: str, account_id: str, delta: int) -> None:
     await conn.execute(
-        _ADD_TO_BALANCE(conn), {"p_account_type": account_type, "p_account_id": account_id, "p_delta": delta}
+        _ADD_TO_BALANCE(conn),
+        {"p_account_type": account_type, "p_account_id": account_id, "p_delta": delta, "p_released": 0},
     )
 
 

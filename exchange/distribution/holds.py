@@ -21,7 +21,7 @@ from itertools import product
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.ledger import release_funds, reserve_funds
@@ -108,6 +108,37 @@ _TRANSITION = (
     .returning(_h.id)
 )
 _STATE = select(_h.state).where(_h.id == bindparam("id"))
+_sold = t.holds.alias("sold_before")
+_SALES_BEFORE = (
+    select(func.count())
+    .select_from(t.sales)
+    .where(t.sales.c.lead_id == bindparam("p_lead_id"))
+    .scalar_subquery()
+)
+_EXCLUSIVE_BEFORE = (
+    select(func.count())
+    .select_from(_sold)
+    .where(_sold.c.lead_id == bindparam("p_lead_id"), _sold.c.state == "sold", _sold.c.exclusive.is_(True))
+    .scalar_subquery()
+)
+# The hold becomes sold if it is still in the state read and the lead's sales leave room
+# (fewer than `p_limit`, none exclusive), in one statement; it answers the sales before it.
+_SELL = (
+    update(t.holds)
+    .where(
+        _h.id == bindparam("p_id"),
+        _h.state == bindparam("p_from"),
+        _EXCLUSIVE_BEFORE == 0,
+        _SALES_BEFORE < bindparam("p_limit"),
+    )
+    .values(
+        state="sold",
+        request=None,
+        decided_by=func.coalesce(bindparam("p_decided_by", type_=String()), _h.decided_by),
+        updated_at=bindparam("p_now", type_=t.UTCDateTime()),
+    )
+    .returning(_SALES_BEFORE)
+)
 _lc = t.leads.c
 _LOCK_LEAD = select(_lc.id).where(_lc.id == bindparam("id")).with_for_update()
 
@@ -248,14 +279,16 @@ async def sell(
         # Sales of one lead in concurrent transactions queue on its row, so each counts the
         # sales committed before it (SQLite has one writer at a time already).
         await conn.execute(_LOCK_LEAD, {"id": lead.id})
-    earlier = await earlier_sales(conn, lead.id)
-    refusal = _refusal(earlier, hold.exclusive, max_sales)
-    if refusal is not None:
+    limit = 1 if hold.exclusive else max_sales
+    params = {"p_id": hold.id, "p_from": hold.state, "p_lead_id": lead.id, "p_limit": limit}
+    sold = (await conn.execute(_SELL, {**params, "p_decided_by": decided_by, "p_now": now})).first()
+    if sold is None:  # settled elsewhere, or no room: which, read now
+        state = await conn.scalar(_STATE, {"id": hold.id})
+        if state != hold.state:
+            return Gone(state=str(state))
+        refusal = _refusal(await earlier_sales(conn, lead.id), hold.exclusive, max_sales)
         released = await release(conn, hold, now, reason=refusal, decided_by=decided_by)
         return released if isinstance(released, Gone) else Refused(reason=refusal)
-    sold = await transition(conn, hold, "sold", now, decided_by=decided_by)
-    if sold is None:
-        return await _gone(conn, hold)
     return await commit_sale(
         conn,
         campaign_id=hold.campaign_id,
@@ -265,19 +298,17 @@ async def sell(
         lead=lead,
         reference=reference,
         now=now,
-        earlier_sales=earlier.sales,
+        earlier_sales=int(sold[0]),
     )
 
 
-def _refusal(earlier: Earlier, exclusive: bool, max_sales: int) -> str | None:
-    """Why a lead with these sales takes no more, or no exclusive one; None if it may."""
+def _refusal(earlier: Earlier, exclusive: bool, max_sales: int) -> str:
+    """Why a lead with these sales takes no more, or no exclusive one."""
     if earlier.exclusive:
         return "the lead was sold exclusively"
     if exclusive and earlier.sales:
         return f"an exclusive sale, and the lead has {earlier.sales} sale(s)"
-    if earlier.sales >= max_sales:
-        return f"the lead already has {earlier.sales} sale(s)"
-    return None
+    return f"the lead already has {earlier.sales} sale(s)"
 
 
 async def _gone(conn: AsyncConnection, hold: Hold) -> Gone:

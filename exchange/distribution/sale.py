@@ -125,7 +125,8 @@ async def commit_sale(
         kind="sale",
         natural_key=f"sale:{lead.id}:{campaign_id}",
         entries=[
-            Entry("buyer", buyer_id, -price_cents),
+            # The buyer's hold becomes the charge, in the statement that moves its balance.
+            Entry("buyer", buyer_id, -price_cents, released_cents=price_cents),
             Entry("publisher", lead.publisher_id, payout),
             Entry("exchange", HOUSE, price_cents - payout),
         ],
@@ -151,8 +152,8 @@ async def commit_sale(
             },
         )
         await conn.execute(_MARK_SOLD, {"p_lead_id": lead.id, "p_payout": payout, "p_now": now})
-    # The reservation becomes the charge: the funds are spent, no longer only held.
-    if price_cents > 0:
+    elif price_cents > 0:
+        # Charged already (the same sale posted before): this hold's reservation just ends.
         await release_funds(conn, buyer_id, price_cents)
     return Sold(
         sale_id=sale_id,
