@@ -11,12 +11,13 @@ from typing import Any
 
 from exchange.distribution.engine import DistributionContext, Mode
 from exchange.distribution.engine import distribute as run_distribution
+from exchange.storage.outbox import Lease
 from exchange.types import LeadAnswer
 
 JobContext = DistributionContext
 
 
 async def distribute(
-    ctx: JobContext, lead_id: str, *, lease: str, mode: Mode = "async", **_: Any
+    ctx: JobContext, lead_id: str, *, lease: Lease, mode: Mode = "async", **_: Any
 ) -> LeadAnswer | None:
     return await run_distribution(ctx, lead_id, lease=lease, mode=mode)

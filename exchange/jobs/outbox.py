@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.jobs.distribute import JobContext, distribute
 from exchange.storage import tables as t
-from exchange.storage.outbox import new_lease
+from exchange.storage.outbox import Lease, new_lease
 from exchange.storage.statements import per_dialect
 from exchange.tasks import stop_task
 
@@ -59,7 +59,7 @@ def _claim_statement(dialect: str) -> Any:
             attempts=o.attempts + 1,
             owner=bindparam("token"),
         )
-        .returning(o.id, o.job, o.lead_id, o.payload, o.attempts, o.owner)
+        .returning(o.id, o.job, o.lead_id, o.payload, o.attempts, o.owner, o.locked_until)
     )
 
 
@@ -181,7 +181,8 @@ class OutboxRunner:
     async def _run_one(self, row: Any) -> None:
         with self.leasing(row.owner):
             async with self._limit:
-                await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts, row.owner)
+                lease = Lease(row.owner, row.locked_until)
+                await run_job(self._ctx, row.id, row.job, row.lead_id, row.payload, row.attempts, lease)
 
 
 async def run_job(
@@ -191,7 +192,7 @@ async def run_job(
     lead_id: str | None,
     payload: dict[str, Any],
     attempts: int,
-    lease: str,
+    lease: Lease,
 ) -> Any:
     """Run one job claimed under `lease` and record its end: done, or due again after a
     backoff (then None). A lease lost meanwhile leaves the row to its new holder."""
@@ -206,12 +207,12 @@ async def run_job(
         else:
             values["due_at"] = ctx.clock() + timedelta(seconds=delay)
         async with ctx.engine.begin() as conn:
-            await conn.execute(_END.values(**values), {"row_id": outbox_id, "token": lease})
+            await conn.execute(_END.values(**values), {"row_id": outbox_id, "token": lease.token})
         return None
     if result is None or job not in SELF_COMPLETING:
         async with ctx.engine.begin() as conn:
             await conn.execute(
                 _END.values(done_at=ctx.clock(), locked_until=None, owner=None),
-                {"row_id": outbox_id, "token": lease},
+                {"row_id": outbox_id, "token": lease.token},
             )
     return result

@@ -28,7 +28,7 @@ from exchange.pipeline.dedupe import as_duplicate, claims
 from exchange.pipeline.grade import grade_lead
 from exchange.pipeline.normalize import apply_mapping
 from exchange.pipeline.validate import validate_lead
-from exchange.storage.outbox import distribution_row, new_lease
+from exchange.storage.outbox import Lease, distribution_row, new_lease
 from exchange.storage.writer import LeadWrite, StoredAnswer, WriteResult
 from exchange.types import LeadAnswer
 
@@ -195,16 +195,14 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> Receive
             return await _stored(services, write, await services.writer.write(write))
         # A sync request distributes the lead itself, under a lease of its own; the runner
         # takes over if the lease lapses (this process died).
-        lease = new_lease()
-        write.outbox = distribution_row(
-            lead_id, now, token=lease, until=now + timedelta(seconds=services.jobs.lease_seconds)
-        )
+        lease = Lease(new_lease(), now + timedelta(seconds=services.jobs.lease_seconds))
+        write.outbox = distribution_row(lead_id, now, token=lease.token, until=lease.until)
         return await _distribute_now(services, source, write, lease, eligible)
     return await _stored(services, write, await services.writer.write(write))
 
 
 async def _distribute_now(
-    services: Any, source: Source, write: LeadWrite, lease: str, eligible: Eligible
+    services: Any, source: Source, write: LeadWrite, lease: Lease, eligible: Eligible
 ) -> Received:
     """Sync mode: the lead is stored and distributed before the answer. Without an idempotency
     key (so it cannot be a replay) the auction's pings go out while the lead commits."""
@@ -232,7 +230,7 @@ async def _distribute_now(
         if result.earlier is not None or result.answer.status != "accepted":
             return await _stored(services, write, result)
     try:
-        with services.runner.leasing(lease):
+        with services.runner.leasing(lease.token):
             answer = await distribute(
                 services.jobs, lead_id, lease=lease, mode="sync", ahead=ahead, eligible=eligible
             )

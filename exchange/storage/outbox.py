@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,6 +43,13 @@ _FINISH = (
     .returning(_o.id)
 )
 _INSERT = t.outbox.insert()
+
+
+class Lease(msgspec.Struct, frozen=True):
+    """A lease on a lead's distribution: its token, and when it ran out as last extended."""
+
+    token: str
+    until: datetime
 
 
 def new_lease() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy import select, update
 
 from exchange.jobs.outbox import run_job
 from exchange.storage import tables as t
+from exchange.storage.outbox import Lease
 from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer, distributor
 from tests.processes import free_port, start_server
 
@@ -113,7 +115,8 @@ async def test_a_retried_distribution_of_a_settled_lead_ends_its_outbox_row(
                 update(t.outbox).where(o.lead_id == lead_id).values(done_at=None, owner="lse_retry")
             )
             row = (await conn.execute(select(o.id, o.payload).where(o.lead_id == lead_id))).one()
-        answer = await run_job(ctx, row.id, "distribute", lead_id, row.payload, 2, "lse_retry")
+        lease = Lease("lse_retry", datetime.now(UTC) + timedelta(seconds=60))
+        answer = await run_job(ctx, row.id, "distribute", lead_id, row.payload, 2, lease)
         async with ctx.engine.connect() as conn:
             done = await conn.scalar(select(o.done_at).where(o.id == row.id))
     assert answer is not None and answer.status == "unsold"

@@ -20,6 +20,7 @@ from exchange.pipeline.dedupe import claim_key
 from exchange.storage import tables as t
 from exchange.storage.db import create_engine
 from exchange.storage.migrate import alembic_config
+from exchange.storage.outbox import Lease
 from exchange.storage.writer import LeadWriter
 from tests.conftest import distributor, fresh_postgres, service_or_skip
 from tests.storage.test_writer import NOW, _write
@@ -205,7 +206,7 @@ async def test_a_hold_noted_on_the_outbox_becomes_a_hold_that_the_takeover_relea
             await conn.execute(
                 sa.update(t.outbox).values(owner="lse_test", locked_until=NOW + timedelta(days=1))
             )
-        answer = await distribute(ctx, "lead_a", lease="lse_test")
+        answer = await distribute(ctx, "lead_a", lease=Lease("lse_test", NOW + timedelta(days=1)))
         async with ctx.engine.connect() as conn:
             reserved = await conn.scalar(sa.select(t.account_balances.c.reserved_cents))
             counted = await conn.scalar(sa.select(t.cap_counters.c.leads))
