@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.distribution.calls import Outgoing
@@ -78,6 +78,9 @@ async def list_holds(
     """A page of holds, newest first, and the cursor of the next page."""
     h = t.holds.c
     query = select(t.holds).order_by(h.id.desc()).limit(limit + 1)
+    if state == "uncertain":
+        # Spelled out, so the database may read the index of uncertain holds alone.
+        query = query.where(h.state == literal_column("'uncertain'"))
     for column, value in ((h.state, state), (h.lead_id, lead_id), (h.buyer_id, buyer_id)):
         if value is not None:
             query = query.where(column == value)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -309,7 +310,14 @@ class HoldRow(Base):
     __tablename__ = "holds"
     __table_args__ = (
         Index("ix_holds_lead_id", "lead_id"),
-        Index("ix_holds_state_id", "state", "id"),
+        # Only the holds awaiting an operator: a sale's hold never enters it, so the hot path
+        # (insert as posting, move to sold) maintains no index on state.
+        Index(
+            "ix_holds_uncertain",
+            "id",
+            sqlite_where=text("state = 'uncertain'"),
+            postgresql_where=text("state = 'uncertain'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -56,7 +56,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("holds", schema=None) as batch_op:
         batch_op.create_index("ix_holds_lead_id", ["lead_id"], unique=False)
-        batch_op.create_index("ix_holds_state_id", ["state", "id"], unique=False)
+        batch_op.create_index(
+            "ix_holds_uncertain",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("state = 'uncertain'"),
+            postgresql_where=sa.text("state = 'uncertain'"),
+        )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("owner", sa.String(length=32), nullable=True))
     _carry_held_notes()
@@ -137,6 +143,6 @@ def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_column("owner")
     with op.batch_alter_table("holds", schema=None) as batch_op:
-        batch_op.drop_index("ix_holds_state_id")
+        batch_op.drop_index("ix_holds_uncertain")
         batch_op.drop_index("ix_holds_lead_id")
     op.drop_table("holds")
