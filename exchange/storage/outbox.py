@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exchange.ids import new_id
@@ -41,6 +41,11 @@ _FINISH = (
     .where(*_MINE)
     .values(done_at=_NOW, locked_until=None, owner=None, payload={})
     .returning(_o.id)
+)
+_OPEN = (
+    select(_o.id)
+    .where(_o.lead_id == bindparam("p_lead_id"), _o.job == "distribute", _o.done_at.is_(None))
+    .limit(1)
 )
 _INSERT = t.outbox.insert()
 
@@ -86,5 +91,7 @@ async def finish_distribution(conn: AsyncConnection, lead_id: str, token: str, n
 
 
 async def owe_distribution(conn: AsyncConnection, lead_id: str, now: datetime) -> None:
-    """Owe the lead a distribution again (after an operator settled what stopped it)."""
-    await conn.execute(_INSERT, distribution_row(lead_id, now))
+    """Owe the lead a distribution again (after an operator settled what stopped it), unless
+    one is owed already: a lead has one distribution at a time."""
+    if (await conn.execute(_OPEN, {"p_lead_id": lead_id})).first() is None:
+        await conn.execute(_INSERT, distribution_row(lead_id, now))
