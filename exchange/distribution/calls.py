@@ -58,10 +58,10 @@ class Outgoing(msgspec.Struct, frozen=True, kw_only=True):
             content_type=record["content_type"],
         )
 
-    def audit(self, idempotency_key: str | None = None) -> dict[str, Any]:
+    def audit(self, idempotency_key: str | None = None, secrets: list[str] | None = None) -> dict[str, Any]:
         """What the delivery audit keeps of it: the literal secrets of the mapping and the
-        headers masked."""
-        secrets = self.secrets()
+        headers masked (`secrets`, when the caller has them already)."""
+        secrets = self.secrets() if secrets is None else secrets
         request = {
             "method": self.step.method,
             "url": mask(self.step.url, secrets),
@@ -136,7 +136,7 @@ async def send(
     )
     secrets = request.secrets()
     text = exchange.body[:MAX_AUDIT_BODY].decode("utf-8", "replace")
-    audit = request.audit(idempotency_key)
+    audit = request.audit(idempotency_key, secrets)
     response = {"body": mask(text, secrets), "content_type": exchange.content_type, "error": exchange.error}
     if exchange.error is not None or exchange.status is None:
         failed = "timeout" if exchange.error == "timeout" else "failed"

@@ -279,33 +279,31 @@ class _Run:
         the distribution."""
         lead, ctx = self.lead, self.ctx
         now = ctx.clock()
+        answer = None
         async with ctx.engine.begin() as conn:
             if call.status != "accepted":
-                released = await release(conn, hold, now, reason=f"post {call.status}")
-                if isinstance(released, Gone):
-                    await self._settled_elsewhere(conn, hold, released, now)
-                await self.trail.flush(conn)
-                return None
-            result = await sell(conn, hold, lead, now, max_sales=max_sales, reference=call.answer.reference)
+                result: Sold | Refused | Gone | Hold = await release(
+                    conn, hold, now, reason=f"post {call.status}"
+                )
+            else:
+                result = await sell(
+                    conn, hold, lead, now, max_sales=max_sales, reference=call.answer.reference
+                )
             if isinstance(result, Gone):
                 await self._settled_elsewhere(conn, hold, result, now)
-                await self.trail.flush(conn)
-                return None
-            if isinstance(result, Refused):
+            elif isinstance(result, Refused):
                 self.trail.of_hold(
                     "sale_refused", hold, now, reason=result.reason, reference=call.answer.reference
                 )
-                await self.trail.flush(conn)
-                return None
-            self.sold.append(result)
-            self.trail.sale(hold, result, now, reference=call.answer.reference)
-            if not closing:
-                await self.trail.flush(conn)
-                return None
-            answer = answer_of(lead, self.sold)
-            if not await record_outcome(conn, lead, answer, self.trail, now, self.token):
-                # The sale stands; whoever holds the lease now finds the lead sold.
-                await self.trail.flush(conn)
+            elif isinstance(result, Sold):
+                self.sold.append(result)
+                self.trail.sale(hold, result, now, reference=call.answer.reference)
+                if closing:
+                    # The outcome too, under the lease; lost, the sale stands and whoever holds
+                    # the lease now finds the lead sold.
+                    answer = answer_of(lead, self.sold)
+                    await record_outcome(conn, lead, answer, self.trail, now, self.token)
+            await self.trail.flush(conn)
         return answer
 
     async def _settled_elsewhere(self, conn: AsyncConnection, hold: Hold, gone: Gone, now: datetime) -> None:

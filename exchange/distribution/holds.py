@@ -28,7 +28,7 @@ from billing.ledger import release_funds, reserve_funds
 from buyers.campaigns import Cap
 from buyers.caps import period_key
 from exchange.distribution.records import Hold, HoldSource, HoldState, LeadForSale, Offer, hold_row
-from exchange.distribution.sale import Earlier, Sold, commit_sale, earlier_sales
+from exchange.distribution.sale import Sold, commit_sale
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.statements import dialect_insert, per_dialect
@@ -121,6 +121,8 @@ _EXCLUSIVE_BEFORE = (
     .where(_sold.c.lead_id == bindparam("p_lead_id"), _sold.c.state == "sold", _sold.c.exclusive.is_(True))
     .scalar_subquery()
 )
+# The lead's sales so far, and how many of them were exclusive.
+_EARLIER = select(_SALES_BEFORE, _EXCLUSIVE_BEFORE)
 # The hold becomes sold if it is still in the state read and the lead's sales leave room
 # (fewer than `p_limit`, none exclusive), in one statement; it answers the sales before it.
 _SELL = (
@@ -286,7 +288,8 @@ async def sell(
         state = await conn.scalar(_STATE, {"id": hold.id})
         if state != hold.state:
             return Gone(state=str(state))
-        refusal = _refusal(await earlier_sales(conn, lead.id), hold.exclusive, max_sales)
+        sales, exclusive = (await conn.execute(_EARLIER, {"p_lead_id": lead.id})).one()
+        refusal = _refusal(int(sales), int(exclusive), hold.exclusive)
         released = await release(conn, hold, now, reason=refusal, decided_by=decided_by)
         return released if isinstance(released, Gone) else Refused(reason=refusal)
     return await commit_sale(
@@ -302,13 +305,14 @@ async def sell(
     )
 
 
-def _refusal(earlier: Earlier, exclusive: bool, max_sales: int) -> str:
-    """Why a lead with these sales takes no more, or no exclusive one."""
-    if earlier.exclusive:
+def _refusal(sales: int, sold_exclusively: int, exclusive: bool) -> str:
+    """Why a lead with these sales (`sold_exclusively` of them exclusive) takes no more, or
+    no exclusive one."""
+    if sold_exclusively:
         return "the lead was sold exclusively"
-    if exclusive and earlier.sales:
-        return f"an exclusive sale, and the lead has {earlier.sales} sale(s)"
-    return f"the lead already has {earlier.sales} sale(s)"
+    if exclusive and sales:
+        return f"an exclusive sale, and the lead has {sales} sale(s)"
+    return f"the lead already has {sales} sale(s)"
 
 
 async def _gone(conn: AsyncConnection, hold: Hold) -> Gone:

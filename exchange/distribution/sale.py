@@ -31,23 +31,9 @@ class Sold(msgspec.Struct, frozen=True, kw_only=True):
     exclusive: bool = False
 
 
-class Earlier(msgspec.Struct, frozen=True, kw_only=True):
-    """A lead's sales so far, and how many of them were exclusive."""
-
-    sales: int
-    exclusive: int
-
-
 # Hot statements, built once (exchange/storage/statements.py); values bound at execution.
 _s, _h = t.sales.c, t.holds.c
 _SOLD_HOLD = (_h.lead_id == _s.lead_id) & (_h.campaign_id == _s.campaign_id) & (_h.state == "sold")
-_EARLIER = select(
-    select(func.count()).select_from(t.sales).where(_s.lead_id == bindparam("lead_id")).scalar_subquery(),
-    select(func.count())
-    .select_from(t.holds)
-    .where(_h.lead_id == bindparam("lead_id"), _h.state == "sold", _h.exclusive.is_(True))
-    .scalar_subquery(),
-)
 _SOLD_OF_LEAD = (
     select(
         _s.id,
@@ -72,11 +58,6 @@ _MARK_SOLD = (
         updated_at=bindparam("p_now", type_=t.UTCDateTime()),
     )
 )
-
-
-async def earlier_sales(conn: AsyncConnection, lead_id: str) -> Earlier:
-    row = (await conn.execute(_EARLIER, {"lead_id": lead_id})).one()
-    return Earlier(sales=int(row[0] or 0), exclusive=int(row[1] or 0))
 
 
 async def sold_of_lead(conn: AsyncConnection, lead_id: str) -> list[Sold]:
