@@ -177,13 +177,6 @@ async def post_transaction(
     return Posted(transaction_id=transaction_id, is_new=True)
 
 
-async def add_to_balance(conn: AsyncConnection, account_type: str, account_id: str, delta: int) -> None:
-    await conn.execute(
-        _ADD_TO_BALANCE(conn),
-        {"p_account_type": account_type, "p_account_id": account_id, "p_delta": delta, "p_released": 0},
-    )
-
-
 class Balance(msgspec.Struct, frozen=True, kw_only=True):
     balance_cents: int
     reserved_cents: int
