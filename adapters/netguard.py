@@ -18,7 +18,8 @@ from exchange.errors import field_invalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-SCHEMES = frozenset({"http", "https", "ftp"})
+SCHEMES = frozenset({"http", "https", "ftp", "sftp"})
+DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "sftp": 22}
 SAVE_TIME_DNS_TIMEOUT_S = 2.0
 
 
@@ -103,7 +104,7 @@ def _split(url: str, field: str) -> SplitResult:
 
 def _resolve_at_save_time(host: str, parts: SplitResult) -> list[IPAddress]:
     """Every address the host resolves to now; none when it does not resolve in time."""
-    port = parts.port or {"https": 443, "ftp": 21}.get(parts.scheme.lower(), 80)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
     # getaddrinfo has no timeout of its own: a thread we stop waiting for bounds the wait.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="netguard")
     try:
@@ -155,3 +156,22 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+async def public_address(host: str, port: int, *, allow_private: bool, inner: AbstractResolver | None = None) -> str:
+    """At connect time: the address to connect to for `host`, refusing (PrivateDestinationError)
+    a loopback name or a host with no public address. Transports other than aiohttp (FTP, SFTP)
+    connect to the address this returns, never to the name, so the name cannot change between
+    the check and the connection."""
+    address = literal_address(host)
+    if address is not None:
+        if not allow_private and is_private_address(address):
+            raise PrivateDestinationError(f"{host} is not a public address")
+        return str(address)
+    resolver = GuardedResolver(allow_private=allow_private, inner=inner)
+    try:
+        results = await resolver.resolve(host, port, socket.AF_UNSPEC)
+    finally:
+        if inner is None:
+            await resolver.close()
+    return str(results[0]["host"])
