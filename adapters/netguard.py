@@ -158,7 +158,9 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-async def public_address(host: str, port: int, *, allow_private: bool, inner: AbstractResolver | None = None) -> str:
+async def public_address(
+    host: str, port: int, *, allow_private: bool, inner: AbstractResolver | None = None
+) -> str:
     """At connect time: the address to connect to for `host`, refusing (PrivateDestinationError)
     a loopback name or a host with no public address. Transports other than aiohttp (FTP, SFTP)
     connect to the address this returns, never to the name, so the name cannot change between

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from adapters.outbound.registry import AdapterRegistry
+
 FilterOp = Literal["eq", "ne", "in", "not_in", "between", "gte", "lte", "prefix", "exists"]
 Period = Literal["hour", "day", "week", "month"]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
@@ -64,19 +66,6 @@ class ResponseRule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     reference: str | None = None
 
 
-class HttpStep(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One HTTP call to a buyer: a ping (anonymised offer) or a post (the whole lead)."""
-
-    url: str
-    format: Literal["json", "form", "xml"] = "json"
-    method: Literal["POST", "PUT", "GET"] = "POST"
-    timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 5000
-    # Buyer's field name → a canonical field name, or "=literal".
-    mapping: dict[str, str] | None = None
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
-    response: ResponseRule | None = None
-
-
 class CampaignIn(msgspec.Struct, frozen=True, kw_only=True):
     """The body of POST /v1/campaigns; PATCH takes any subset of these keys."""
 
@@ -101,46 +90,42 @@ class Campaign(CampaignIn, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-def check_delivery(delivery: dict[str, Any], pricing: Pricing, *, allow_private: bool) -> None:
-    """Refuse, at save time, a delivery that could only fail at delivery time (CONTRACT.md)."""
+def check_delivery(
+    delivery: dict[str, Any], pricing: Pricing, adapters: AdapterRegistry, *, allow_private: bool
+) -> None:
+    """Refuse, at save time, a delivery that could only fail at delivery time (CONTRACT.md):
+    its adapter reads its settings; the pings and answer rules are checked here, the same for
+    every adapter."""
     # Imported here: buyers.responses reads this module's ResponseRule.
-    from adapters.netguard import check_destination
-    from adapters.outbound.bodies import check_mapping
     from buyers.responses import check_response_rule
     from exchange.errors import field_invalid
 
-    adapter = delivery.get("adapter")
-    if adapter != "http":
-        raise field_invalid(
-            "delivery.adapter", "unknown_adapter", f"{adapter!r} is not a delivery adapter here"
-        )
-    unknown = set(delivery) - {"adapter", "ping", "post"}
-    if unknown:
-        raise field_invalid(
-            f"delivery.{sorted(unknown)[0]}", "unknown_field", "not a key of an http delivery"
-        )
-    if "post" not in delivery:
-        raise field_invalid("delivery.post", "required", "an http delivery posts the lead somewhere")
-    if isinstance(pricing, BidPricing) and "ping" not in delivery:
-        raise field_invalid("delivery.ping", "required", "bid pricing needs a ping that answers a price")
-    if isinstance(pricing, FixedPricing) and "ping" in delivery:
-        raise field_invalid("delivery.ping", "invalid_value", "a ping is sent only for bid pricing")
-    for kind in ("ping", "post"):
-        if kind not in delivery:
-            continue
-        where = f"delivery.{kind}"
-        try:
-            step = msgspec.convert(delivery[kind], HttpStep)
-        except msgspec.ValidationError as exc:
-            raise field_invalid(where, "invalid", str(exc)) from None
-        if not step.url.lower().startswith(("http://", "https://")):
-            raise field_invalid(f"{where}.url", "invalid_url", "an http delivery needs an http(s) URL")
-        check_destination(step.url, allow_private=allow_private, field=f"{where}.url")
-        if step.mapping is not None:
-            check_mapping(
-                step.mapping, personal_allowed=kind == "post", field=f"{where}.mapping", format=step.format
+    adapter = adapters.adapter_of(delivery)
+    if isinstance(pricing, BidPricing):
+        if not adapter.can_ping:
+            raise field_invalid(
+                "delivery.adapter",
+                "cannot_ping",
+                f"the {adapter.name} adapter cannot carry pings; bid pricing needs one the buyer "
+                "answers (http), or use fixed pricing",
             )
-        if kind == "ping" and (step.response is None or step.response.price is None):
+        if "ping" not in delivery:
+            raise field_invalid("delivery.ping", "required", "bid pricing needs a ping that answers a price")
+    elif "ping" in delivery:
+        raise field_invalid("delivery.ping", "invalid_value", "a ping is sent only for bid pricing")
+    adapter.configure(delivery, allow_private=allow_private, field="delivery")
+    for where, step in (("delivery.ping", delivery.get("ping")), ("delivery.post", delivery.get("post"))):
+        if not isinstance(step, dict):
+            continue
+        raw = step.get("response")
+        if raw is None:
+            if where == "delivery.ping":
+                raise field_invalid(f"{where}.response.price", "required", "a ping's rule must read the bid")
+            continue
+        try:
+            rule = msgspec.convert(raw, ResponseRule)
+        except msgspec.ValidationError as exc:
+            raise field_invalid(f"{where}.response", "invalid", str(exc)) from None
+        if where == "delivery.ping" and rule.price is None:
             raise field_invalid(f"{where}.response.price", "required", "a ping's rule must read the bid")
-        if step.response is not None:
-            check_response_rule(step.response, f"{where}.response")
+        check_response_rule(rule, f"{where}.response")

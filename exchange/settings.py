@@ -22,6 +22,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ftp_port: int | None = None
     allow_private_destinations: bool = False
     smtp_relay: str | None = None
+    # The relay's login and STARTTLS (None: used when the relay offers it), and the sender.
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool | None = None
+    smtp_from: str = "leads@lead-exchange.invalid"
+    # File deliveries batched by campaign: how often the batches are looked at.
+    file_batch_poll_seconds: float = 15.0
+    # How long one process has a batch it is sending before another may send it again.
+    file_batch_claim_seconds: float = 120.0
     max_body_bytes: int = 1024 * 1024
     # Group commit: how many leads one transaction may carry at most.
     writer_max_batch: int = 256
@@ -43,6 +52,12 @@ _ENV = {
     "EXCHANGE_FTP_PORT": "ftp_port",
     "EXCHANGE_ALLOW_PRIVATE_DESTINATIONS": "allow_private_destinations",
     "EXCHANGE_SMTP_RELAY": "smtp_relay",
+    "EXCHANGE_SMTP_USERNAME": "smtp_username",
+    "EXCHANGE_SMTP_PASSWORD": "smtp_password",
+    "EXCHANGE_SMTP_STARTTLS": "smtp_starttls",
+    "EXCHANGE_SMTP_FROM": "smtp_from",
+    "EXCHANGE_FILE_BATCH_POLL_SECONDS": "file_batch_poll_seconds",
+    "EXCHANGE_FILE_BATCH_CLAIM_SECONDS": "file_batch_claim_seconds",
     "EXCHANGE_MAX_BODY_BYTES": "max_body_bytes",
     "EXCHANGE_WRITER_MAX_BATCH": "writer_max_batch",
     "EXCHANGE_OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
@@ -62,10 +77,7 @@ def load_settings(environ: dict[str, str] | None = None, toml_path: Path | None 
         raw = env.get(var)
         if raw is not None and raw != "":
             values[name] = raw
-    if isinstance(values.get("allow_private_destinations"), str):
-        values["allow_private_destinations"] = values["allow_private_destinations"] in (
-            "1",
-            "true",
-            "yes",
-        )
+    for flag in ("allow_private_destinations", "smtp_starttls"):
+        if isinstance(values.get(flag), str):
+            values[flag] = values[flag].lower() in ("1", "true", "yes")
     return msgspec.convert(values, Settings, strict=False)

@@ -22,7 +22,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from adapters.outbound.http import HttpClient
+from adapters.outbound.registry import default_registry
 from exchange.api.app import create_app
 from exchange.clock import utc_now
 from exchange.distribution.catalog import CampaignCatalog
@@ -126,17 +126,18 @@ def settings(database_url: str) -> Settings:
 async def distributor(database_url: str) -> AsyncIterator[DistributionContext]:
     """A distribution context on an engine of its own: what another process would run."""
     engine = create_engine(database_url)
+    adapters = default_registry(allow_private=True)
     ctx = DistributionContext(
         engine=engine,
         clock=utc_now,
-        http=HttpClient(allow_private=True),
-        catalog=CampaignCatalog(engine),
+        adapters=adapters,
+        catalog=CampaignCatalog(engine, adapters),
         verticals=VerticalCache(engine),
     )
     try:
         yield ctx
     finally:
-        await ctx.http.close()
+        await ctx.adapters.close()
         await engine.dispose()
 
 

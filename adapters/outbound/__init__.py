@@ -1,4 +1,5 @@
-"""Outbound delivery adapters: a ping or a post in a buyer's format over a transport (HTTP, plugins).
+"""Outbound delivery adapters: a ping or a post in a buyer's format over a transport (HTTP,
+signed webhooks, e-mail, FTP and SFTP files, plugins).
 
 They know formats and transports only: which buyer, what price and what the answer means are
 decided in `exchange` and `buyers`.
@@ -6,7 +7,7 @@ decided in `exchange` and `buyers`.
 
 from adapters.outbound.bodies import build_body, check_mapping, literal_secrets, mask
 from adapters.outbound.http import HttpAdapter, HttpClient, HttpExchange, HttpTarget
-from adapters.outbound.protocol import Delivery, DeliveryAdapter, Stage
+from adapters.outbound.protocol import Delivery, DeliveryAdapter, Request, Stage
 from adapters.outbound.registry import (
     ENTRY_POINT_GROUP,
     AdapterRegistry,
@@ -23,6 +24,7 @@ __all__ = [
     "HttpClient",
     "HttpExchange",
     "HttpTarget",
+    "Request",
     "Stage",
     "adapters_from_entry_points",
     "build_body",

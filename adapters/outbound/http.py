@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,13 +31,14 @@ from adapters.outbound.bodies import (
     literal_secrets,
     mask,
 )
-from adapters.outbound.protocol import Delivery, Stage
-from exchange.errors import Invalid, field_invalid
+from adapters.outbound.protocol import Delivery, Request, Stage
+from exchange.errors import field_invalid
 from exchange.types import PERSONAL_FIELDS
 
 __all__ = [
     "HttpAdapter",
     "HttpClient",
+    "HttpConfig",
     "HttpExchange",
     "HttpTarget",
     "build_body",
@@ -64,18 +65,23 @@ class HttpExchange(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None  # "timeout", "connection refused: host:port", …; None when an answer came
 
 
-class HttpTarget(msgspec.Struct, frozen=True, kw_only=True):
-    """The transport's view of a campaign's HTTP step (buyers.campaigns.HttpStep): where and how.
-
-    Read from the step's dict or object alike; its response rule is not the adapter's business.
-    """
+class HttpTarget(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One HTTP step of a campaign's delivery (`delivery.ping` or `delivery.post`): where and how,
+    and the buyer's answer rule, which the engine reads (buyers.responses), not the adapter."""
 
     url: str
     format: BodyFormat = "json"
     method: Literal["POST", "PUT", "GET"] = "POST"
-    timeout_ms: int = 5000
+    timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 5000
+    # Buyer's field name → a canonical field name, or "=literal".
     mapping: dict[str, str] | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    response: dict[str, Any] | None = None
+
+
+class HttpConfig(msgspec.Struct, frozen=True, kw_only=True):
+    post: HttpTarget
+    ping: HttpTarget | None = None
 
 
 class HttpClient:
@@ -208,21 +214,29 @@ class HttpAdapter:
     """Delivery over HTTP: `delivery = {"adapter": "http", "ping": {...}?, "post": {...}}`."""
 
     name = "http"
+    can_ping = True
+    answers = True
 
     def __init__(self, client: HttpClient) -> None:
         self.client = client
 
-    def check(self, delivery: Mapping[str, Any], *, allow_private: bool, field: str) -> None:
+    def configure(self, delivery: Mapping[str, Any], *, allow_private: bool, field: str) -> HttpConfig:
+        unknown = set(delivery) - {"adapter", "ping", "post"}
+        if unknown:
+            raise field_invalid(
+                f"{field}.{sorted(unknown)[0]}", "unknown_field", "not a key of an http delivery"
+            )
         if "post" not in delivery:
-            raise field_invalid(f"{field}.post", "required", "an http delivery needs a post step")
+            raise field_invalid(f"{field}.post", "required", "an http delivery posts the lead somewhere")
+        steps: dict[str, HttpTarget] = {}
         for stage in ("ping", "post"):
             if stage not in delivery:
                 continue
             where = f"{field}.{stage}"
-            target = _target(delivery[stage], where)
-            check_destination(target.url, allow_private=allow_private, field=f"{where}.url")
+            target = steps[stage] = _target(delivery[stage], where)
             if urlsplit(target.url.strip()).scheme.lower() not in ("http", "https"):
-                raise field_invalid(f"{where}.url", "invalid_url", "an http delivery URL is http or https")
+                raise field_invalid(f"{where}.url", "invalid_url", "an http delivery needs an http(s) URL")
+            check_destination(target.url, allow_private=allow_private, field=f"{where}.url")
             check_mapping(
                 target.mapping,
                 personal_allowed=stage == "post",
@@ -236,30 +250,62 @@ class HttpAdapter:
                     )
                 if "\r" in value or "\n" in value:
                     raise field_invalid(f"{where}.headers.{name}", "invalid_header", "a line break")
+        return HttpConfig(**steps)
 
-    async def deliver(self, delivery: Mapping[str, Any], stage: Stage, fields: Mapping[str, Any]) -> Delivery:
-        if stage not in delivery:
-            return Delivery(sent="", status=None, error=f"no {stage} step in this delivery")
-        try:
-            target = _target(delivery[stage], f"delivery.{stage}")
-        except Invalid as exc:  # checked at save time; a stored step gone bad fails this attempt only
-            return Delivery(sent="", status=None, error=f"invalid delivery: {exc.message}")
+    def request(
+        self,
+        config: HttpConfig,
+        stage: Stage,
+        fields: Mapping[str, Any],
+        *,
+        shared: dict[Any, Any] | None = None,
+    ) -> Request:
+        target = config.ping if stage == "ping" else config.post
+        if target is None:
+            raise ValueError(f"this delivery has no {stage} step")
         if stage == "ping":
             # Principle 6, whatever the caller passed: a ping never carries personal data.
             fields = {name: value for name, value in fields.items() if name not in PERSONAL_FIELDS}
-        body, content_type = build_body(target.format, fields, target.mapping)
-        answer = await self.client.send(
-            target.method, target.url, target.headers, body, content_type, target.timeout_ms
+        if shared is None:
+            body, content_type = build_body(target.format, fields, target.mapping)
+        else:  # campaigns with the same format and mapping receive the same bytes
+            key = (target.format, tuple(target.mapping.items()) if target.mapping else None)
+            built = shared.get(key)
+            if built is None:
+                built = shared[key] = build_body(target.format, fields, target.mapping)
+            body, content_type = built
+        secrets = [*literal_secrets(target.mapping), *(v for v in target.headers.values() if len(v) >= 4)]
+        return Request(
+            adapter=self.name,
+            target=target.url,
+            body=body.decode("utf-8"),
+            content_type=content_type,
+            headers=target.headers,
+            options={"method": target.method},
+            timeout_ms=target.timeout_ms,
+            response=target.response,
+            secrets=secrets,
         )
-        secrets = [*literal_secrets(target.mapping), *target.headers.values()]
-        sent = mask(f"{target.method} {target.url}\n{body.decode('utf-8', 'replace')}", secrets)
+
+    async def send(self, request: Request, *, key: str | None) -> Delivery:
+        headers = {"Content-Type": request.content_type, **request.headers}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        answer = await self.client.send(
+            request.options.get("method", "POST"),
+            request.target,
+            headers,
+            request.body.encode("utf-8"),
+            request.content_type,
+            request.timeout_ms,
+        )
         return Delivery(
-            sent=sent,
             status=answer.status,
             body=answer.body,
             content_type=answer.content_type,
             latency_ms=answer.latency_ms,
             error=answer.error,
+            transient=answer.error is not None or (answer.status or 0) >= 500,
         )
 
     async def close(self) -> None:
@@ -268,7 +314,7 @@ class HttpAdapter:
 
 def _target(step: Any, field: str) -> HttpTarget:
     try:
-        return msgspec.convert(step, HttpTarget, from_attributes=True)
+        return msgspec.convert(step, HttpTarget)
     except msgspec.ValidationError as exc:
         raise field_invalid(field, "invalid", str(exc)) from exc
 

@@ -17,6 +17,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from adapters.outbound.bodies import mask
+
 Stage = Literal["ping", "post"]
 # Kept in the audit trail per answer; a buyer's page of HTML is not evidence.
 MAX_AUDIT_BODY = 4096
@@ -41,10 +43,7 @@ class Request(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     secrets: list[str] = msgspec.field(default_factory=list)
 
     def mask(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return mask(text, self.secrets)
 
     def audit(self, idempotency_key: str | None = None) -> dict[str, Any]:
         """What the delivery audit keeps of it, secrets masked."""

@@ -13,11 +13,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from adapters.outbound.http import HttpClient
+from adapters.outbound.registry import SmtpRelay, default_registry
 from exchange.api.auth import provide_principal
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
-from exchange.api.deliveries import DeliveryController
+from exchange.api.deliveries import DeliveryController, FileBatchController
 from exchange.api.demo_buyer import demo_buyer
 from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
 from exchange.api.erasure import ErasureController
@@ -37,6 +37,7 @@ from exchange.api.verticals import VerticalController
 from exchange.clock import Clock, utc_now
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.jobs.distribute import JobContext
+from exchange.jobs.file_batches import FileBatcher
 from exchange.jobs.outbox import OutboxRunner
 from exchange.pipeline.sources import SourceScores
 from exchange.pipeline.validate import zip_states
@@ -63,18 +64,27 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     await seed(engine, admin_key=settings.admin_key)
     verticals = VerticalCache(engine)
     await verticals.reload()
+    adapters = default_registry(allow_private=settings.allow_private_destinations, smtp=smtp_relay(settings))
     jobs = JobContext(
         engine=engine,
         clock=clock,
-        http=HttpClient(allow_private=settings.allow_private_destinations),
-        catalog=CampaignCatalog(engine),
+        adapters=adapters,
+        catalog=CampaignCatalog(engine, adapters),
         verticals=verticals,
         lease_seconds=settings.outbox_lease_seconds,
     )
     runner = OutboxRunner(jobs, poll_seconds=settings.outbox_poll_seconds)
+    batcher = FileBatcher(
+        engine,
+        adapters,
+        clock,
+        poll_seconds=settings.file_batch_poll_seconds,
+        claim_seconds=settings.file_batch_claim_seconds,
+    )
     writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
     writer.start()
     runner.start()
+    batcher.start()
     if checkpointer is not None:
         checkpointer.start(engine)
     return Services(
@@ -83,6 +93,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         clock=clock,
         writer=writer,
         runner=runner,
+        batcher=batcher,
         jobs=jobs,
         verticals=verticals,
         metrics=Metrics(),
@@ -91,12 +102,23 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     )
 
 
+def smtp_relay(settings: Settings) -> SmtpRelay:
+    return SmtpRelay(
+        relay=settings.smtp_relay,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        sender=settings.smtp_from,
+    )
+
+
 async def stop_services(services: Services) -> None:
     if services.checkpointer is not None:
         await services.checkpointer.stop()
     await services.writer.stop()
     await services.runner.stop()
-    await services.jobs.http.close()
+    await services.batcher.stop()
+    await services.jobs.adapters.close()
     await services.engine.dispose()
     if services.checkpointer is not None:
         await services.checkpointer.close()
@@ -140,6 +162,7 @@ def create_app(
             HoldController,
             CampaignController,
             DeliveryController,
+            FileBatchController,
             LeadReturnController,
             ReturnController,
             LeadDispositionController,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.outbound.webhook import new_secret
 from buyers.campaigns import Campaign, CampaignIn, check_delivery
 from buyers.caps import check_caps
 from buyers.filters import canonical_filters, check_filters
@@ -28,8 +31,31 @@ class CampaignPage(Page, kw_only=True):
     items: list[Campaign]
 
 
+class CampaignSaved(Campaign, frozen=True, kw_only=True, omit_defaults=True):
+    """A campaign as saved; a webhook campaign's signing secret comes with it once, when the
+    secret is made (at creation, or when a campaign becomes a webhook one)."""
+
+    webhook_secret: str | None = None
+
+
+class WebhookSecret(msgspec.Struct, frozen=True, kw_only=True):
+    webhook_secret: str
+    # The secret it replaces is honoured (signs beside it) until then.
+    previous_valid_until: datetime | None
+
+
+# How long a rotated-out signing secret still signs, so a buyer can switch without a gap.
+SECRET_GRACE = timedelta(hours=24)
+
+
 async def _check(services: Services, principal: Principal, data: CampaignIn) -> CampaignIn:
     """The campaign as it will be stored, or a 422 naming what cannot work."""
+    if isinstance(data.delivery, dict) and "secrets" in data.delivery:
+        raise field_invalid(
+            "delivery.secrets",
+            "read_only",
+            "signing secrets are made by the exchange; rotate with POST /v1/campaigns/{id}/webhook-secret",
+        )
     if principal.role == "buyer" and data.buyer_id != principal.buyer_id:
         raise NotFound(f"no buyer {data.buyer_id}")
     async with services.engine.connect() as conn:
@@ -51,6 +77,7 @@ async def _check(services: Services, principal: Principal, data: CampaignIn) -> 
         check_delivery,
         data.delivery,
         data.pricing,
+        services.jobs.adapters,
         allow_private=services.settings.allow_private_destinations,
     )
     return data
@@ -71,11 +98,18 @@ class CampaignController(Controller):
     @post("/", summary="Create a campaign (operator, or a buyer for itself)")
     async def create_campaign(
         self, data: JSONBody[CampaignIn], principal: PrincipalDep, services: ServicesDep
-    ) -> Campaign:
+    ) -> CampaignSaved:
         principal.require("operator", "buyer")
         data = await _check(services, principal, data)
         now = services.clock()
-        campaign = Campaign(**msgspec.structs.asdict(data), id=new_id("cmp"), created_at=now, updated_at=now)
+        secret = new_secret() if _signs(data) else None
+        campaign = CampaignSaved(
+            **msgspec.structs.asdict(data),
+            id=new_id("cmp"),
+            created_at=now,
+            updated_at=now,
+            webhook_secret=secret,
+        )
         async with services.engine.begin() as conn:
             await conn.execute(
                 t.campaigns.insert().values(
@@ -84,6 +118,7 @@ class CampaignController(Controller):
                     vertical=data.vertical,
                     active=data.active,
                     config=msgspec.to_builtins(data),
+                    webhook_secrets=[{"secret": secret, "until": None}] if secret else None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -126,7 +161,7 @@ class CampaignController(Controller):
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
-    ) -> Campaign:
+    ) -> CampaignSaved:
         principal.require("operator", "buyer")
         current = await _load(services, principal, campaign_id)
         try:
@@ -145,22 +180,65 @@ class CampaignController(Controller):
             raise field_invalid(_path(str(exc)), "invalid", str(exc)) from None
         data = await _check(services, principal, data)
         now = services.clock()
+        secret = None
         async with services.engine.begin() as conn:
+            values: dict[str, Any] = {
+                "buyer_id": data.buyer_id,
+                "vertical": data.vertical,
+                "active": data.active,
+                "config": msgspec.to_builtins(data),
+                "updated_at": now,
+            }
+            if _signs(data) and not await _secrets_of(conn, campaign_id):
+                secret = new_secret()
+                values["webhook_secrets"] = [{"secret": secret, "until": None}]
+            await conn.execute(update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(**values))
+        services.jobs.catalog.invalidate()
+        return CampaignSaved(
+            **msgspec.structs.asdict(data),
+            id=campaign_id,
+            created_at=current.created_at,
+            updated_at=now,
+            webhook_secret=secret,
+        )
+
+    @post(
+        "/{campaign_id:str}/webhook-secret",
+        summary="Rotate a webhook campaign's signing secret (the old one signs beside it for 24 hours)",
+        status_code=200,
+    )
+    async def rotate_webhook_secret(
+        self, campaign_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+    ) -> WebhookSecret:
+        principal.require("operator", "buyer")
+        current = await _load(services, principal, campaign_id)
+        if not _signs(current):
+            raise field_invalid("delivery.adapter", "not_a_webhook", "only webhook deliveries are signed")
+        now = services.clock()
+        secret = new_secret()
+        until = now + SECRET_GRACE
+        async with services.engine.begin() as conn:
+            kept = [
+                {"secret": s["secret"], "until": s["until"] if s["until"] is not None else until.timestamp()}
+                for s in await _secrets_of(conn, campaign_id)
+                if s["until"] is None or s["until"] > now.timestamp()
+            ]
             await conn.execute(
                 update(t.campaigns)
                 .where(t.campaigns.c.id == campaign_id)
-                .values(
-                    buyer_id=data.buyer_id,
-                    vertical=data.vertical,
-                    active=data.active,
-                    config=msgspec.to_builtins(data),
-                    updated_at=now,
-                )
+                .values(webhook_secrets=[{"secret": secret, "until": None}, *kept], updated_at=now)
             )
         services.jobs.catalog.invalidate()
-        return Campaign(
-            **msgspec.structs.asdict(data), id=campaign_id, created_at=current.created_at, updated_at=now
-        )
+        return WebhookSecret(webhook_secret=secret, previous_valid_until=until if kept else None)
+
+
+def _signs(campaign: CampaignIn) -> bool:
+    return campaign.delivery.get("adapter") == "webhook"
+
+
+async def _secrets_of(conn: AsyncConnection, campaign_id: str) -> list[dict[str, Any]]:
+    found = await conn.scalar(select(t.campaigns.c.webhook_secrets).where(t.campaigns.c.id == campaign_id))
+    return list(found or [])
 
 
 def _config(campaign: Campaign) -> CampaignIn:

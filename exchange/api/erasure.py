@@ -91,6 +91,14 @@ class ErasureController(Controller):
                 await conn.execute(
                     update(t.holds).where(h.id == hold.id).values(request=_scrub(hold.request, values))
                 )
+            # A lead waiting for (or sent in) a batched file keeps its row of the file.
+            i = t.file_batch_items.c
+            for item in (await conn.execute(select(i.id, i.request).where(i.lead_id == lead_id))).all():
+                await conn.execute(
+                    update(t.file_batch_items)
+                    .where(i.id == item.id)
+                    .values(request=_scrub(item.request, values))
+                )
             e = t.lead_events.c
             for event in (await conn.execute(select(e.id, e.data).where(e.lead_id == lead_id))).all():
                 scrubbed = _scrub(event.data, values)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.clock import Clock
 from exchange.jobs.distribute import JobContext
+from exchange.jobs.file_batches import FileBatcher
 from exchange.jobs.outbox import OutboxRunner
 from exchange.pipeline.sources import SourceScores
 from exchange.settings import Settings
@@ -70,6 +71,7 @@ class Services:
     clock: Clock
     writer: LeadWriter
     runner: OutboxRunner
+    batcher: FileBatcher
     jobs: JobContext
     verticals: VerticalCache
     metrics: Metrics

@@ -12,16 +12,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.outbound.http import HttpClient
-from buyers.campaigns import HttpStep
+from adapters.outbound.registry import AdapterRegistry
 from buyers.pricing import bid_price
 from exchange.clock import Clock
-from exchange.distribution.calls import Call, call_buyer, ping_fields
+from exchange.distribution.calls import Call, outgoing, ping_fields, send
 from exchange.distribution.catalog import LiveCampaign
 from exchange.distribution.eligible import Candidate
 from exchange.distribution.records import LeadForSale, Offer
@@ -41,13 +40,8 @@ class Priced(msgspec.Struct, frozen=True, kw_only=True):
         return Offer(self.live.id, self.price_cents)
 
 
-def step_of(live: LiveCampaign, kind: Literal["ping", "post"]) -> HttpStep:
-    step = live.steps.get(kind)
-    return step if step is not None else msgspec.convert(live.campaign.delivery[kind], HttpStep)
-
-
 async def price(
-    http: HttpClient,
+    adapters: AdapterRegistry,
     clock: Clock,
     lead: LeadForSale,
     candidates: list[Candidate],
@@ -63,12 +57,13 @@ async def price(
         return priced
     payload = ping_fields(lead.fields, lead.grade, lead.id)
     started = time.monotonic()
-    bodies: dict[Any, tuple[bytes, str]] = {}
+    shared: dict[Any, Any] = {}
 
     async def ping(c: Candidate) -> Call:
-        step = step_of(c.live, "ping")
-        timeout = min(step.timeout_ms, settings.ping_timeout_ms)
-        return await call_buyer(http, step, payload, kind="ping", timeout_ms=timeout, bodies=bodies)
+        request = outgoing(adapters, c.live.adapter, c.live.config, "ping", payload, shared)
+        if request.timeout_ms > settings.ping_timeout_ms:
+            request = msgspec.structs.replace(request, timeout_ms=settings.ping_timeout_ms)
+        return await send(adapters, request, kind="ping")
 
     pings = [asyncio.ensure_future(ping(c)) for c in bidders]
     if on_sent is not None:

@@ -1,10 +1,11 @@
 """Calls to buyers: a ping (the anonymised offer) or a post (the whole lead), audited.
 
-A request is built once (`Outgoing`) and can be sent again byte for byte: a post's is kept
-on its hold while the outcome is open, so a process that takes the lead over asks the same
-buyer the same question under the same Idempotency-Key. Each call yields what was sent
-(secrets masked), what came back, the latency, and the buyer's answer as the campaign's
-response rule reads it.
+Every call goes through the campaign's delivery adapter (adapters/outbound): the adapter
+builds the request and carries it; what is kept of it (secrets masked), the answer as the
+campaign's response rule reads it, and whether another try is worth it are decided here, the
+same for every adapter. A request is plain data and can be sent again byte for byte: a post's
+is kept on its hold while the outcome is open, so a process that takes the lead over asks the
+same buyer the same question under the same delivery id.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from adapters.outbound.bodies import build_body, literal_secrets, mask
-from adapters.outbound.http import HttpClient
-from buyers.campaigns import HttpStep
+from adapters.outbound.protocol import MAX_AUDIT_BODY, Delivery, DeliveryAdapter, Request
+from adapters.outbound.registry import AdapterRegistry
+from buyers.campaigns import ResponseRule
 from buyers.responses import BuyerAnswer, read_answer
 from exchange.types import PERSONAL_FIELDS
 
 # "unanswered": sent by a process that stopped before an answer came (found on takeover).
 CallStatus = Literal["accepted", "rejected", "failed", "timeout", "bid", "no_bid", "unanswered"]
-# Kept in the audit trail per answer; a buyer's page of HTML is not evidence.
-MAX_AUDIT_BODY = 4096
 
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,50 +29,32 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     answer: BuyerAnswer
     request: dict[str, Any]
     response: dict[str, Any]
-    http_status: int | None
+    http_status: int | None  # the transport's status: HTTP, or an SMTP reply code
     latency_ms: float
-    is_transient: bool  # a connection error, a timeout or a 5xx: worth another try
+    is_transient: bool  # a connection error, a timeout, a 5xx: worth another try
 
 
-class Outgoing(msgspec.Struct, frozen=True, kw_only=True):
-    """A request exactly as it goes to a buyer."""
+def record(request: Request) -> dict[str, Any]:
+    """A request as kept on a hold (JSON)."""
+    return msgspec.to_builtins(request)
 
-    step: HttpStep
-    body: bytes
-    content_type: str
 
-    def record(self) -> dict[str, Any]:
-        """As kept on a hold (JSON): the step, and the body as the text it is."""
-        return {
-            "step": msgspec.to_builtins(self.step),
-            "body": self.body.decode("utf-8"),
-            "content_type": self.content_type,
-        }
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Outgoing:
-        return cls(
-            step=msgspec.convert(record["step"], HttpStep),
-            body=record["body"].encode("utf-8"),
-            content_type=record["content_type"],
+def from_record(kept: dict[str, Any]) -> Request:
+    """A request kept on a hold; one kept before adapters built requests (an HTTP step and
+    its body) reads as the http adapter's."""
+    if "step" in kept:
+        step = kept["step"]
+        return Request(
+            adapter="http",
+            target=step["url"],
+            body=kept["body"],
+            content_type=kept["content_type"],
+            headers=step.get("headers", {}),
+            options={"method": step.get("method", "POST")},
+            timeout_ms=step.get("timeout_ms", 5000),
+            response=step.get("response"),
         )
-
-    def audit(self, idempotency_key: str | None = None, secrets: list[str] | None = None) -> dict[str, Any]:
-        """What the delivery audit keeps of it: the literal secrets of the mapping and the
-        headers masked (`secrets`, when the caller has them already)."""
-        secrets = self.secrets() if secrets is None else secrets
-        request = {
-            "method": self.step.method,
-            "url": mask(self.step.url, secrets),
-            "content_type": self.content_type,
-            "body": mask(self.body.decode("utf-8", "replace"), secrets),
-        }
-        if idempotency_key is not None:
-            request["idempotency_key"] = idempotency_key
-        return request
-
-    def secrets(self) -> list[str]:
-        return literal_secrets(self.step.mapping) + [v for v in self.step.headers.values() if len(v) >= 4]
+    return msgspec.convert(kept, Request)
 
 
 def ping_fields(fields: dict[str, Any], grade: str | None, lead_id: str) -> dict[str, Any]:
@@ -89,86 +70,108 @@ _NOT_IN_PINGS = frozenset({"user_agent", "landing_page_url", "external_id", "sub
 
 
 def outgoing(
-    step: HttpStep, payload: dict[str, Any], bodies: dict[Any, tuple[bytes, str]] | None = None
-) -> Outgoing:
-    """The request for `payload`. `bodies` shares built bodies among calls of one payload (an
-    auction's pings): campaigns with the same format and mapping receive the same bytes."""
-    if bodies is None:
-        body, content_type = build_body(step.format, payload, step.mapping)
-    else:
-        key = (step.format, tuple(step.mapping.items()) if step.mapping else None)
-        built = bodies.get(key)
-        if built is None:
-            built = bodies[key] = build_body(step.format, payload, step.mapping)
-        body, content_type = built
-    return Outgoing(step=step, body=body, content_type=content_type)
-
-
-async def call_buyer(
-    client: HttpClient,
-    step: HttpStep,
+    adapters: AdapterRegistry,
+    adapter: str,
+    config: Any,
+    stage: Literal["ping", "post"],
     payload: dict[str, Any],
-    *,
-    kind: Literal["ping", "post"],
-    timeout_ms: int,
-    bodies: dict[Any, tuple[bytes, str]] | None = None,
-) -> Call:
-    """Build and send one audited call."""
-    return await send(client, outgoing(step, payload, bodies), kind=kind, timeout_ms=timeout_ms)
+    shared: dict[Any, Any] | None = None,
+) -> Request:
+    """The request for `payload` through the named adapter (its `config`, read when the
+    campaign was loaded). `shared` lets the pings of one auction share built bodies."""
+    found = adapters.adapter_for(adapter)
+    if found is None:
+        raise LookupError(f"no delivery adapter named {adapter!r} is installed")
+    return found.request(config, stage, payload, shared=shared)
 
 
 async def send(
-    client: HttpClient,
-    request: Outgoing,
+    adapters: AdapterRegistry,
+    request: Request,
     *,
     kind: Literal["ping", "post"],
-    timeout_ms: int,
     idempotency_key: str | None = None,
 ) -> Call:
-    """Send `request` once. A post carries its delivery id as the Idempotency-Key header, the
-    same on every attempt, so a buyer can tell a repeat from a second lead."""
-    step = request.step
-    headers = {"Content-Type": request.content_type, **step.headers}
-    if idempotency_key is not None:
-        headers["Idempotency-Key"] = idempotency_key
-    exchange = await client.send(
-        step.method, step.url, headers, request.body, request.content_type, timeout_ms
-    )
-    secrets = request.secrets()
-    text = exchange.body[:MAX_AUDIT_BODY].decode("utf-8", "replace")
-    audit = request.audit(idempotency_key, secrets)
-    response = {"body": mask(text, secrets), "content_type": exchange.content_type, "error": exchange.error}
-    if exchange.error is not None or exchange.status is None:
-        failed = "timeout" if exchange.error == "timeout" else "failed"
-        answer = BuyerAnswer(accepted=False, reason=exchange.error)
-        return Call(
-            status=failed,
-            answer=answer,
-            request=audit,
-            response=response,
-            http_status=None,
-            latency_ms=exchange.latency_ms,
-            is_transient=True,
-        )
-    answer = read_answer(step.response, exchange.status, exchange.body, exchange.content_type)
+    """Send `request` once through its adapter. A post carries its delivery id as its key,
+    the same on every attempt, so a buyer can tell a repeat from a second lead."""
+    adapter = adapters.adapter_for(request.adapter)
+    audit = request.audit(idempotency_key)
+    if adapter is None:
+        missing = f"no delivery adapter named {request.adapter!r} is installed"
+        return _failed(audit, Delivery(status=None, error=missing), transient=False)
+    delivery = await adapter.send(request, key=idempotency_key)
+    response = {
+        "body": request.mask(delivery.body[:MAX_AUDIT_BODY].decode("utf-8", "replace")),
+        "content_type": delivery.content_type,
+        "error": delivery.error,
+    }
+    if delivery.error is not None or delivery.status is None:
+        return _failed(audit, delivery, transient=delivery.transient, response=response)
+    answer = _answer(adapter, request, delivery)
     if kind == "ping":
         status: CallStatus = "bid" if answer.accepted and answer.price_cents is not None else "no_bid"
     elif answer.accepted:
         status = "accepted"
     else:
-        status = "failed" if exchange.status >= 500 else "rejected"
+        status = "failed" if delivery.transient else "rejected"
     return Call(
         status=status,
         answer=answer,
         request=audit,
         response=response,
-        http_status=exchange.status,
-        latency_ms=exchange.latency_ms,
-        is_transient=exchange.status >= 500,
+        http_status=delivery.status,
+        latency_ms=delivery.latency_ms,
+        is_transient=delivery.transient,
     )
 
 
-def unanswered(request: Outgoing, idempotency_key: str | None) -> Call:
+def _answer(adapter: DeliveryAdapter, request: Request, delivery: Delivery) -> BuyerAnswer:
+    """The buyer's answer by the campaign's rule; for a transport whose taking the request is
+    the acceptance (e-mail, files), that it took it."""
+    if not adapter.answers:
+        return BuyerAnswer(accepted=True)
+    rule = _rules.get(request.response) if request.response is not None else None
+    assert delivery.status is not None
+    return read_answer(rule, delivery.status, delivery.body, delivery.content_type)
+
+
+class _Rules:
+    """Response rules read once per rule object: a campaign's requests share its rule's dict,
+    so an auction's pings do not read the same rule again and again."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[dict[str, Any], ResponseRule]] = {}
+
+    def get(self, raw: dict[str, Any]) -> ResponseRule:
+        found = self._by_id.get(id(raw))
+        if found is not None and found[0] is raw:
+            return found[1]
+        if len(self._by_id) > 10_000:
+            self._by_id.clear()
+        rule = msgspec.convert(raw, ResponseRule)
+        self._by_id[id(raw)] = (raw, rule)
+        return rule
+
+
+_rules = _Rules()
+
+
+def _failed(
+    audit: dict[str, Any], delivery: Delivery, *, transient: bool, response: dict[str, Any] | None = None
+) -> Call:
+    failed: CallStatus = "timeout" if delivery.error == "timeout" else "failed"
+    return Call(
+        status=failed,
+        answer=BuyerAnswer(accepted=False, reason=delivery.error),
+        request=audit,
+        response=response or {"body": "", "content_type": None, "error": delivery.error},
+        http_status=None,
+        latency_ms=delivery.latency_ms,
+        is_transient=transient,
+    )
+
+
+def unanswered(request: Request, idempotency_key: str | None) -> Call:
     """The audit of a post whose process stopped before an answer was recorded."""
     return Call(
         status="unanswered",

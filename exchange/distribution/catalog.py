@@ -1,21 +1,30 @@
 """The live campaigns of each vertical, read from the database and cached for a moment.
 
 Distribution reads them for every lead; a change made through this process's API
-is seen at once, one made elsewhere within CATALOG_TTL_SECONDS.
+is seen at once, one made elsewhere within CATALOG_TTL_SECONDS. Each campaign's delivery is
+read by its adapter once, here, not for every call; a campaign whose adapter is not installed
+(a plugin removed) or whose stored settings no longer read stays listed with the reason, and
+eligibility passes it over.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from buyers.campaigns import Campaign, HttpStep
+from adapters.outbound.registry import AdapterRegistry
+from buyers.campaigns import Campaign
 from exchange.distribution.records import campaign_from_row
+from exchange.errors import Invalid
 from exchange.storage import tables as t
+
+log = logging.getLogger(__name__)
 
 CATALOG_TTL_SECONDS = 2.0
 
@@ -24,8 +33,11 @@ class LiveCampaign(msgspec.Struct, frozen=True, kw_only=True):
     campaign: Campaign
     # Caps count in the schedule's zone, else the buyer's (CONTRACT.md).
     cap_timezone: str
-    # The delivery's HTTP steps ("ping", "post"), read once rather than for every call.
-    steps: dict[str, HttpStep] = msgspec.field(default_factory=dict)
+    adapter: str
+    # The delivery as its adapter read it (adapters/outbound): what `request` is given.
+    config: Any = None
+    # Why the campaign cannot be delivered to now, when it cannot.
+    unavailable: str | None = None
 
     @property
     def id(self) -> str:
@@ -35,6 +47,7 @@ class LiveCampaign(msgspec.Struct, frozen=True, kw_only=True):
 @dataclass
 class CampaignCatalog:
     engine: AsyncEngine
+    adapters: AdapterRegistry
     _by_vertical: dict[str, tuple[float, list[LiveCampaign]]] = field(default_factory=dict)
 
     def invalidate(self) -> None:
@@ -48,7 +61,7 @@ class CampaignCatalog:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(c.id, c.config, c.created_at, c.updated_at, b.timezone)
+                    select(c.id, c.config, c.created_at, c.updated_at, c.webhook_secrets, b.timezone)
                     .join(t.buyers, b.id == c.buyer_id)
                     .where(c.vertical == vertical, c.active.is_(True))
                     .order_by(c.id)
@@ -58,11 +71,28 @@ class CampaignCatalog:
         for row in rows:
             campaign = campaign_from_row(row)
             zone = campaign.schedule.timezone if campaign.schedule else row.timezone
-            steps = {
-                kind: msgspec.convert(campaign.delivery[kind], HttpStep)
-                for kind in ("ping", "post")
-                if campaign.delivery.get("adapter", "http") == "http" and campaign.delivery.get(kind)
-            }
-            live.append(LiveCampaign(campaign=campaign, cap_timezone=zone, steps=steps))
+            live.append(self._live(campaign, zone, row.webhook_secrets))
         self._by_vertical[vertical] = (time.monotonic(), live)
         return live
+
+    def _live(self, campaign: Campaign, zone: str, signing: list[dict[str, Any]] | None) -> LiveCampaign:
+        delivery = campaign.delivery
+        adapter = str(delivery.get("adapter"))
+        if signing:
+            delivery = {**delivery, "secrets": live_secrets(signing, time.time())}
+        try:
+            # Checked against the private-network guard when saved; the adapters guard again
+            # when they connect, so loading does not resolve every buyer's host name again.
+            found, config = self.adapters.configure(delivery, allow_private=True)
+        except Invalid as exc:
+            log.warning("campaign %s cannot be delivered to: %s", campaign.id, exc.message)
+            return LiveCampaign(
+                campaign=campaign, cap_timezone=zone, adapter=adapter, unavailable=exc.message
+            )
+        return LiveCampaign(campaign=campaign, cap_timezone=zone, adapter=found.name, config=config)
+
+
+def live_secrets(signing: list[dict[str, Any]], now: float) -> list[str]:
+    """The signing secrets honoured now: the current one and any rotated out less than its
+    grace period ago (`until`, seconds since the epoch)."""
+    return [s["secret"] for s in signing if s.get("until") is None or s["until"] > now]

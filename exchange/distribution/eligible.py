@@ -50,6 +50,9 @@ def select_candidates(
     excluded: dict[str, str] = {}
     for live in campaigns:
         campaign = live.campaign
+        if live.unavailable is not None:
+            excluded[live.id] = f"delivery unavailable: {live.unavailable}"
+            continue
         miss = first_miss(campaign.filters, fields, grade)
         if miss is not None:
             excluded[live.id] = f"filter {miss.field} {miss.op} {miss.value!r}"

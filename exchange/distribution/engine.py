@@ -22,10 +22,12 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.outbound.http import HttpClient
+from adapters.outbound.protocol import Request
+from adapters.outbound.registry import AdapterRegistry
 from exchange.clock import Clock
-from exchange.distribution.auction import Priced, order, price, step_of
-from exchange.distribution.calls import Call, Outgoing, outgoing, send, unanswered
+from exchange.distribution.auction import Priced, order, price
+from exchange.distribution.batches import enqueue, is_batched, queued
+from exchange.distribution.calls import Call, from_record, outgoing, record, send, unanswered
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.distribution.eligible import Eligible, affordable, select_candidates
 from exchange.distribution.holds import Gone, NotHeld, Refused, place, release, sell, transition
@@ -49,7 +51,7 @@ _OWED = frozenset({"accepted", "sold"})
 class DistributionContext:
     engine: AsyncEngine
     clock: Clock
-    http: HttpClient
+    adapters: AdapterRegistry
     catalog: CampaignCatalog
     verticals: VerticalCache
     # Async mode (and a takeover) tries a post that failed in transit this many times in all.
@@ -106,12 +108,13 @@ async def distribute(
     else:
         async with ctx.engine.connect() as conn:
             found = await load_lead(conn, lead_id)
-            holds = await holds_of_lead(conn, lead_id) if found and found.status in _OWED else []
+            holds = await holds_of_lead(conn, lead_id) if found is not None else []
         if found is None:
             return None
         lead = found
     run = _Run(ctx, lead, lease, mode)
-    if lead.status not in _OWED:
+    # A lead distributed already has nothing left to do, unless an operator re-sent a post.
+    if lead.status not in _OWED and not any(h.is_open for h in holds):
         # Distributed already (a retried job): the recorded outcome stands; the work is done.
         async with ctx.engine.begin() as conn:
             await finish_distribution(conn, lead.id, lease.token, ctx.clock())
@@ -120,7 +123,7 @@ async def distribute(
     settings = vertical.distribution if vertical else Distribution()
     try:
         # A lead with holds or sales had a distribution before this one: it goes on from there.
-        offers = await run.resume(holds, settings) if holds or lead.status == "sold" else None
+        offers = await run.resume(holds, settings) if holds or lead.status != "accepted" else None
         if offers is None:
             tried = {h.campaign_id for h in holds} | {s.campaign_id for s in run.sold}
             offers = await run.auction(settings, eligible, ahead, tried=tried)
@@ -191,7 +194,9 @@ class _Run:
             excluded=eligible.excluded,
         )
         on_sent = ahead.stored if ahead is not None else None
-        priced = await price(ctx.http, ctx.clock, lead, eligible.candidates, settings, self.trail, on_sent)
+        priced = await price(
+            ctx.adapters, ctx.clock, lead, eligible.candidates, settings, self.trail, on_sent
+        )
         if ahead is not None:
             stored = await ahead.stored()
             if stored.answer.status != "accepted":
@@ -224,7 +229,7 @@ class _Run:
         and the rest of the waterfall, before the request leaves."""
         lead, ctx, live = self.lead, self.ctx, offer.live
         payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
-        request = outgoing(step_of(live, "post"), payload)
+        request = outgoing(ctx.adapters, live.adapter, live.config, "post", payload)
         delivery_id = new_id("dlv")
         now = ctx.clock()
         async with ctx.engine.begin() as conn:
@@ -242,7 +247,7 @@ class _Run:
                 exclusive=live.campaign.exclusive,
                 state="posting",
                 delivery_id=delivery_id,
-                request=request.record(),
+                request=record(request),
                 waterfall=[p.offer for p in rest],
             )
             if isinstance(hold, NotHeld):
@@ -252,21 +257,26 @@ class _Run:
             await self.trail.flush(conn)
         if isinstance(hold, NotHeld):
             return None
+        if is_batched(request):
+            return await self.queue(hold, request, max_sales=max_sales, closing=closing)
         call = await self.post(hold, request, attempts=ctx.post_attempts if self.mode == "async" else 1)
         return await self.settle(hold, call, max_sales=max_sales, closing=closing)
 
-    async def post(self, hold: Hold, request: Outgoing, *, attempts: int, first: int = 1) -> Call:
+    async def queue(
+        self, hold: Hold, request: Request, *, max_sales: int, closing: bool, attempt: int = 1
+    ) -> LeadAnswer | None:
+        """A post its adapter delivers in batched files: accepted once it is in the campaign's
+        queue, which the sale's own transaction writes (jobs/file_batches.py sends the files)."""
+        call = queued(request, hold.delivery_id)
+        self.trail.post(hold, attempt, call, self.ctx.clock())
+        return await self.settle(hold, call, max_sales=max_sales, closing=closing, queue=request)
+
+    async def post(self, hold: Hold, request: Request, *, attempts: int, first: int = 1) -> Call:
         """Post under the hold's delivery id, trying again after a failure in transit."""
         ctx = self.ctx
         call: Call | None = None
         for attempt in range(first, first + attempts):
-            call = await send(
-                ctx.http,
-                request,
-                kind="post",
-                timeout_ms=request.step.timeout_ms,
-                idempotency_key=hold.delivery_id,
-            )
+            call = await send(ctx.adapters, request, kind="post", idempotency_key=hold.delivery_id)
             self.trail.post(hold, attempt, call, ctx.clock())
             if call.status == "accepted" or not call.is_transient or attempt == first + attempts - 1:
                 break
@@ -274,9 +284,11 @@ class _Run:
         assert call is not None
         return call
 
-    async def settle(self, hold: Hold, call: Call, *, max_sales: int, closing: bool) -> LeadAnswer | None:
+    async def settle(
+        self, hold: Hold, call: Call, *, max_sales: int, closing: bool, queue: Request | None = None
+    ) -> LeadAnswer | None:
         """Sell on an accepting answer, release on any other; the answer if the sale closed
-        the distribution."""
+        the distribution. `queue`: the request goes in its campaign's next file with the sale."""
         lead, ctx = self.lead, self.ctx
         now = ctx.clock()
         answer = None
@@ -298,6 +310,8 @@ class _Run:
             elif isinstance(result, Sold):
                 self.sold.append(result)
                 self.trail.sale(hold, result, now, reference=call.answer.reference)
+                if queue is not None:
+                    await enqueue(conn, hold, queue, now)
                 if closing:
                     # The outcome too, under the lease; lost, the sale stands and whoever holds
                     # the lease now finds the lead sold.
@@ -348,10 +362,18 @@ class _Run:
         request under the same delivery id, and the hold settled by that answer."""
         ctx = self.ctx
         assert hold.request is not None
-        request = Outgoing.from_record(hold.request)
-        self.trail.post(hold, 1, unanswered(request, hold.delivery_id), ctx.clock(), kind="post_unanswered")
+        request = from_record(hold.request)
         self.offered = True
-        call = await self.post(hold, request, attempts=ctx.post_attempts, first=2)
+        if is_batched(request):  # never sent: it goes in the queue the sale writes
+            await self.queue(hold, request, max_sales=settings.max_sales, closing=False)
+            return
+        first = 1
+        if hold.source != "resend":  # a re-sent post was placed for this, not left in flight
+            self.trail.post(
+                hold, 1, unanswered(request, hold.delivery_id), ctx.clock(), kind="post_unanswered"
+            )
+            first = 2
+        call = await self.post(hold, request, attempts=ctx.post_attempts, first=first)
         if call.status != "accepted" and call.is_transient:
             await self._park(hold, reason=f"no answer from the buyer after {ctx.post_attempts} more attempts")
         await self.settle(hold, call, max_sales=settings.max_sales, closing=False)

@@ -16,8 +16,9 @@ from buyers.campaigns import Campaign, CampaignIn
 from exchange.storage import tables as t
 
 HoldState = Literal["held", "posting", "sold", "released", "uncertain"]
-# How the lead reached the buyer: distribution pushed it, or the buyer pulled it.
-HoldSource = Literal["push", "pull"]
+# How the lead reached the buyer: distribution pushed it, the buyer pulled it, or an
+# operator re-sent a post that failed.
+HoldSource = Literal["push", "pull", "resend"]
 OPEN_STATES: frozenset[str] = frozenset({"held", "posting", "uncertain"})
 
 

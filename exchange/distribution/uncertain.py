@@ -17,7 +17,7 @@ import msgspec
 from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from exchange.distribution.calls import Outgoing
+from exchange.distribution.calls import from_record
 from exchange.distribution.holds import Gone, Refused, release, sell
 from exchange.distribution.records import Hold, HoldState, hold_from_row, load_hold, load_lead
 from exchange.distribution.trail import Trail
@@ -48,7 +48,7 @@ class HoldView(msgspec.Struct, frozen=True, kw_only=True):
 def hold_view(hold: Hold) -> HoldView:
     request = None
     if hold.request is not None:
-        request = Outgoing.from_record(hold.request).audit(hold.delivery_id)
+        request = from_record(hold.request).audit(hold.delivery_id)
     return HoldView(
         id=hold.id,
         lead_id=hold.lead_id,

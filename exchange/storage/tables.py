@@ -252,6 +252,9 @@ class CampaignRow(Base):
     vertical: Mapped[str] = mapped_column(String(48))
     active: Mapped[bool] = mapped_column(Boolean)
     config: Mapped[dict[str, Any]] = mapped_column(Json)
+    # A webhook campaign's signing secrets, kept apart from its settings (never shown again):
+    # [{"secret", "until"}], `until` (epoch seconds) set on one rotated out, None on the current.
+    webhook_secrets: Mapped[list[dict[str, Any]] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -372,6 +375,40 @@ class DeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class FileBatchItemRow(Base):
+    """A sold lead waiting for its campaign's next batched file (its one-lead request), then
+    the batch it went into: set once, so no lead is in two files and none is left out."""
+
+    __tablename__ = "file_batch_items"
+    __table_args__ = (Index("ix_file_batch_items_campaign_id_batch_id", "campaign_id", "batch_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the sale's hold id
+    campaign_id: Mapped[str] = mapped_column(String(32))
+    lead_id: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict[str, Any]] = mapped_column(Json)
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FileBatchRow(Base):
+    """One batched file of a campaign: `open` until the file server has it whole, then `sent`;
+    `failed` once its attempts are spent (operators send it again)."""
+
+    __tablename__ = "file_batches"
+    __table_args__ = (Index("ix_file_batches_state_due_at", "state", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    leads: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    file: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class LedgerTransaction(Base):
     """A balanced set of entries; `natural_key` (sale:L:C, payment:B:REF…) makes a retry land once."""
 
@@ -422,6 +459,8 @@ rotation_state = RotationState.__table__
 sales = SaleRow.__table__
 holds = HoldRow.__table__
 deliveries = DeliveryRow.__table__
+file_batch_items = FileBatchItemRow.__table__
+file_batches = FileBatchRow.__table__
 ledger_transactions = LedgerTransaction.__table__
 ledger_entries = LedgerEntry.__table__
 account_balances = AccountBalance.__table__

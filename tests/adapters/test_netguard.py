@@ -15,6 +15,7 @@ from adapters.netguard import (
     PrivateDestinationError,
     check_destination,
     is_private_address,
+    public_address,
 )
 from exchange.errors import Invalid
 
@@ -195,3 +196,21 @@ async def test_guard_around_the_default_resolver_refuses_loopback() -> None:
             await guard.resolve("localhost", 80)
     finally:
         await guard.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.0.0.1", "169.254.169.254", "::1", "[::1]", "localhost"])
+async def test_the_connect_time_address_refuses_private_hosts(host: str) -> None:
+    with pytest.raises(PrivateDestinationError):
+        await public_address(host, 21, allow_private=False, inner=FixedResolver("93.184.216.34"))
+
+
+async def test_the_connect_time_address_is_the_resolved_one_not_the_name() -> None:
+    public = await public_address(
+        "files.example", 21, allow_private=False, inner=FixedResolver("93.184.216.34")
+    )
+    assert public == "93.184.216.34"
+    # The same name, resolving to loopback by the time the exchange connects: refused.
+    with pytest.raises(PrivateDestinationError, match=r"files\.example"):
+        await public_address("files.example", 21, allow_private=False, inner=FixedResolver("127.0.0.1"))
+    allowed = await public_address("files.example", 21, allow_private=True, inner=FixedResolver("127.0.0.1"))
+    assert allowed == "127.0.0.1"

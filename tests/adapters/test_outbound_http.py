@@ -18,13 +18,11 @@ from lxml import etree
 from adapters.outbound.http import (
     HttpAdapter,
     HttpClient,
-    HttpTarget,
     build_body,
     check_mapping,
     literal_secrets,
     mask,
 )
-from buyers.campaigns import HttpStep
 from exchange.errors import Invalid
 from exchange.types import Consent
 from tests.adapters.test_netguard import FixedResolver
@@ -80,6 +78,10 @@ async def big(request: web.Request) -> web.Response:
     return web.Response(body=b"x" * (2 * 1024 * 1024), content_type="text/plain")
 
 
+async def status(request: web.Request) -> web.Response:
+    return web.Response(status=int(request.match_info["code"]), text="as asked")
+
+
 async def moved(request: web.Request) -> web.Response:
     raise web.HTTPFound("/echo")
 
@@ -94,6 +96,7 @@ async def buyer() -> AsyncIterator[Buyer]:
     app.router.add_post("/fail", fail)
     app.router.add_post("/big", big)
     app.router.add_post("/moved", moved)
+    app.router.add_post("/status/{code}", status)
     runner = web.AppRunner(app, shutdown_timeout=0.1, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -230,11 +233,6 @@ def test_masking_hides_literal_secrets_and_header_values_in_every_spelling() -> 
     assert mask("Authorization: Bearer tok-123", secrets) == "Authorization: ***"
 
 
-def test_http_target_defaults_agree_with_the_campaign_step() -> None:
-    step = HttpStep(url="http://buyer.example/post")
-    assert msgspec.convert(step, HttpTarget, from_attributes=True) == HttpTarget(url=step.url)
-
-
 # --- sending -----------------------------------------------------------------------------
 
 
@@ -367,29 +365,50 @@ async def test_adapter_posts_the_mapped_lead_and_masks_secrets_for_the_audit(buy
         },
     }
     try:
-        adapter.check(delivery, allow_private=True, field="delivery")
-        result = await adapter.deliver(delivery, "post", LEAD)
+        config = adapter.configure(delivery, allow_private=True, field="delivery")
+        request = adapter.request(config, "post", LEAD)
+        result = await adapter.send(request, key="dlv_1")
     finally:
         await adapter.close()
-    assert result.status == 200 and result.error is None
+    assert result.status == 200 and result.error is None and not result.transient
     [received] = buyer.received
     assert received["body"] == b"FirstName=Ada&Key=secret123"
     assert received["headers"]["X-Api-Key"] == "hdr-secret"
-    assert "secret123" not in result.sent
-    assert result.sent == f"POST {buyer.url}/echo\nFirstName=Ada&Key=***"
+    assert received["headers"]["Idempotency-Key"] == "dlv_1"
+    audit = request.audit("dlv_1")
+    assert audit["body"] == "FirstName=Ada&Key=***"
+    assert audit["to"] == f"{buyer.url}/echo" and audit["method"] == "POST"
+    assert "hdr-secret" not in str(audit)
+    assert request.response == {"format": "json", "accepted": {"path": "ok"}}
 
 
 async def test_adapter_ping_never_carries_personal_fields(buyer: Buyer) -> None:
     adapter = HttpAdapter(HttpClient(allow_private=True))
-    step = HttpStep(url=f"{buyer.url}/echo", format="json", timeout_ms=1000)
+    step = {"url": f"{buyer.url}/echo", "format": "json", "timeout_ms": 1000}
+    config = adapter.configure({"adapter": "http", "ping": step, "post": step}, allow_private=True, field="d")
     try:
-        result = await adapter.deliver({"ping": step, "post": step}, "ping", LEAD)
+        result = await adapter.send(adapter.request(config, "ping", LEAD), key=None)
     finally:
         await adapter.close()
     assert result.status == 200
     sent = msgspec.json.decode(buyer.received[0]["body"])
     assert sent["state"] == "CA"
     assert not {"first_name", "last_name", "email", "phone"} & set(sent)
+
+
+async def test_a_server_error_is_worth_another_try_and_a_refusal_is_not(buyer: Buyer) -> None:
+    adapter = HttpAdapter(HttpClient(allow_private=True))
+    try:
+        answers = {}
+        for path in ("status/503", "status/400"):
+            config = adapter.configure(
+                {"adapter": "http", "post": {"url": f"{buyer.url}/{path}"}}, allow_private=True, field="d"
+            )
+            answers[path] = await adapter.send(adapter.request(config, "post", LEAD), key="k")
+    finally:
+        await adapter.close()
+    assert answers["status/503"].status == 503 and answers["status/503"].transient
+    assert answers["status/400"].status == 400 and not answers["status/400"].transient
 
 
 @pytest.mark.parametrize(
@@ -422,16 +441,6 @@ async def test_adapter_ping_never_carries_personal_fields(buyer: Buyer) -> None:
 def test_adapter_check_refuses_unusable_deliveries(delivery: dict[str, Any], field: str, code: str) -> None:
     adapter = HttpAdapter(HttpClient(allow_private=False))
     with pytest.raises(Invalid) as caught:
-        adapter.check(delivery, allow_private=False, field="delivery")
+        adapter.configure({"adapter": "http", **delivery}, allow_private=False, field="delivery")
     [error] = caught.value.errors
     assert (error.field, error.code) == (field, code)
-
-
-async def test_adapter_reports_a_broken_stored_step_instead_of_raising() -> None:
-    adapter = HttpAdapter(HttpClient(allow_private=True))
-    broken = await adapter.deliver({"post": {"format": "json"}}, "post", LEAD)
-    missing = await adapter.deliver({"post": {"url": "http://127.0.0.1:9/"}}, "ping", LEAD)
-    await adapter.close()
-    assert broken.status is None and broken.error is not None
-    assert broken.error.startswith("invalid delivery: delivery.post: ")
-    assert missing.error == "no ping step in this delivery"

@@ -14,6 +14,7 @@ from adapters.outbound import (
     Delivery,
     DeliveryAdapter,
     HttpAdapter,
+    Request,
     Stage,
     adapters_from_entry_points,
     default_registry,
@@ -24,17 +25,26 @@ class WebhookLogAdapter:
     """A stand-in for a third-party delivery adapter package: it records instead of sending."""
 
     name = "webhook_log"
+    can_ping = False
+    answers = False
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.sent: list[tuple[str | None, str]] = []
         self.closed = False
 
-    def check(self, delivery: Mapping[str, Any], *, allow_private: bool, field: str) -> None:
-        pass
+    def configure(self, delivery: Mapping[str, Any], *, allow_private: bool, field: str) -> dict[str, Any]:
+        return dict(delivery)
 
-    async def deliver(self, delivery: Mapping[str, Any], stage: Stage, fields: Mapping[str, Any]) -> Delivery:
-        self.sent.append((stage, dict(fields)))
-        return Delivery(sent=f"{stage} {sorted(fields)}", status=200, body=b"ok")
+    def request(
+        self, config: Any, stage: Stage, fields: Mapping[str, Any], *, shared: dict[Any, Any] | None = None
+    ) -> Request:
+        return Request(
+            adapter=self.name, target="log", body=",".join(sorted(fields)), content_type="text/plain"
+        )
+
+    async def send(self, request: Request, *, key: str | None) -> Delivery:
+        self.sent.append((key, request.body))
+        return Delivery(status=200, body=b"ok")
 
     async def close(self) -> None:
         self.closed = True
@@ -43,7 +53,7 @@ class WebhookLogAdapter:
 class HalfAdapter:
     name = "half"
 
-    async def deliver(self, delivery: Mapping[str, Any], stage: Stage, fields: Mapping[str, Any]) -> Delivery:
+    async def send(self, request: Request, *, key: str | None) -> Delivery:
         raise NotImplementedError
 
 
@@ -57,13 +67,15 @@ def entry(name: str, attribute: str) -> EntryPoint:
     return EntryPoint(name=name, value=f"{__name__}:{attribute}", group=ENTRY_POINT_GROUP)
 
 
-def test_default_registry_holds_the_http_adapter() -> None:
+def test_default_registry_holds_the_builtin_adapters() -> None:
     registry = default_registry(allow_private=False, found=[])
-    assert registry.names == ("http",)
+    assert registry.names == ("http", "webhook", "email", "ftp")
     adapter = registry.adapter_for("http")
     assert isinstance(adapter, HttpAdapter)
     assert adapter.client.allow_private is False
-    assert registry.adapter_for("email") is None
+    assert registry.adapter_for("fax") is None
+    pings = {name: registry.adapter_for(name).can_ping for name in registry.names}  # type: ignore[union-attr]
+    assert pings == {"http": True, "webhook": False, "email": False, "ftp": False}
 
 
 def test_plugins_are_loaded_and_inbound_parsers_and_classes_ignored() -> None:
@@ -80,7 +92,7 @@ def test_plugins_are_loaded_and_inbound_parsers_and_classes_ignored() -> None:
         ),
     ]
     assert adapters_from_entry_points(found) == [PLUGIN]
-    assert default_registry(allow_private=True, found=found).names == ("http", "webhook_log")
+    assert default_registry(allow_private=True, found=found).names[-1] == "webhook_log"
 
 
 def test_an_incomplete_adapter_fails_loudly() -> None:
@@ -99,7 +111,9 @@ async def test_a_plugin_delivers_and_closes_through_the_registry() -> None:
     registry = AdapterRegistry([plugin])
     adapter = registry.adapter_for("webhook_log")
     assert adapter is not None
-    result = await adapter.deliver({"adapter": "webhook_log"}, "post", {"state": "CA"})
-    assert result == Delivery(sent="post ['state']", status=200, body=b"ok")
+    _, config = registry.configure({"adapter": "webhook_log"}, allow_private=False)
+    result = await adapter.send(adapter.request(config, "post", {"state": "CA", "zip": "1"}), key="k1")
+    assert result == Delivery(status=200, body=b"ok")
+    assert plugin.sent == [("k1", "state,zip")]
     await registry.close()
     assert plugin.closed

@@ -144,6 +144,7 @@ class FakeBuyer:
 @asynccontextmanager
 async def serve(*buyers: FakeBuyer) -> AsyncIterator[list[FakeBuyer]]:
     """Run the fake buyers in a thread of their own, on their own event loop, as real servers.
+    (Any object with an aiohttp `handle` and a `url` to set serves so: a webhook receiver.)
 
     The test client may block the test's loop while the app handles a request, so
     buyers sharing that loop could never answer.
