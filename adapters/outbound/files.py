@@ -440,7 +440,10 @@ async def _ftp_store(address: str, place: _Place, body: bytes, temporary: str, n
     client = aioftp.Client(passive_commands=("epsv", "pasv"))
     try:
         await client.connect(address, place.port)
-        await client.login(place.user or "anonymous", place.password or "anonymous@")
+        if place.user:
+            await client.login(place.user, place.password or "")
+        else:
+            await client.login("anonymous", "anonymous@")
         if place.directory:
             await client.change_directory(place.directory)
         try:

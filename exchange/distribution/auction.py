@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.outbound.registry import AdapterRegistry
 from buyers.pricing import bid_price
 from exchange.clock import Clock
-from exchange.distribution.calls import Call, outgoing, ping_fields, send
+from exchange.distribution.calls import Call, adapter_failed, outgoing, ping_fields, send
 from exchange.distribution.catalog import LiveCampaign
 from exchange.distribution.eligible import Candidate
 from exchange.distribution.records import LeadForSale, Offer
@@ -60,7 +60,11 @@ async def price(
     shared: dict[Any, Any] = {}
 
     async def ping(c: Candidate) -> Call:
-        request = outgoing(adapters, c.live.adapter, c.live.config, "ping", payload, shared)
+        try:
+            request = outgoing(adapters, c.live.adapter, c.live.config, "ping", payload, shared)
+        except Exception as exc:  # an adapter's own failure (a plugin's bug): no bid from it
+            log.exception("campaign %s: its %s adapter could not build a ping", c.live.id, c.live.adapter)
+            return adapter_failed(c.live.adapter, exc)
         if request.timeout_ms > settings.ping_timeout_ms:
             request = msgspec.structs.replace(request, timeout_ms=settings.ping_timeout_ms)
         return await send(adapters, request, kind="ping")

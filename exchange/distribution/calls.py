@@ -10,6 +10,7 @@ same buyer the same question under the same delivery id.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import msgspec
@@ -19,6 +20,8 @@ from adapters.outbound.registry import AdapterRegistry
 from buyers.campaigns import ResponseRule
 from buyers.responses import BuyerAnswer, read_answer
 from exchange.types import PERSONAL_FIELDS
+
+log = logging.getLogger(__name__)
 
 # "unanswered": sent by a process that stopped before an answer came (found on takeover).
 CallStatus = Literal["accepted", "rejected", "failed", "timeout", "bid", "no_bid", "unanswered"]
@@ -99,7 +102,15 @@ async def send(
     if adapter is None:
         missing = f"no delivery adapter named {request.adapter!r} is installed"
         return _failed(audit, Delivery(status=None, error=missing), transient=False)
-    delivery = await adapter.send(request, key=idempotency_key)
+    try:
+        delivery = await adapter.send(request, key=idempotency_key)
+    except Exception as exc:  # an adapter that raised (a plugin's bug): this call failed, no more
+        log.exception("the %s adapter raised while sending", request.adapter)
+        return _failed(
+            audit,
+            Delivery(status=None, error=f"the {request.adapter} adapter failed: {exc}"),
+            transient=False,
+        )
     response = {
         "body": request.mask(delivery.body[:MAX_AUDIT_BODY].decode("utf-8", "replace")),
         "content_type": delivery.content_type,
@@ -169,6 +180,12 @@ def _failed(
         latency_ms=delivery.latency_ms,
         is_transient=transient,
     )
+
+
+def adapter_failed(adapter: str, exc: Exception) -> Call:
+    """The audit of a call its adapter could not even build."""
+    error = f"the {adapter} adapter failed: {exc}"
+    return _failed({"adapter": adapter}, Delivery(status=None, error=error), transient=False)
 
 
 def unanswered(request: Request, idempotency_key: str | None) -> Call:

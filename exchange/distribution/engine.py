@@ -14,6 +14,7 @@ distribution whose lease was taken over stops at its next step (`Fenced`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import WriteResult
 from exchange.types import LeadAnswer
 from exchange.verticals import Distribution
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["sync", "async"]
 # A lead's status while its distribution may go on: sold, it may take more (shared) sales.
@@ -229,9 +232,14 @@ class _Run:
         and the rest of the waterfall, before the request leaves."""
         lead, ctx, live = self.lead, self.ctx, offer.live
         payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
-        request = outgoing(ctx.adapters, live.adapter, live.config, "post", payload)
-        delivery_id = new_id("dlv")
         now = ctx.clock()
+        try:
+            request = outgoing(ctx.adapters, live.adapter, live.config, "post", payload)
+        except Exception as exc:  # an adapter's own failure (a plugin's bug) skips its campaign
+            log.exception("campaign %s: its %s adapter could not build a post", live.id, live.adapter)
+            self.trail.event("skipped", now, campaign_id=live.id, reason=f"adapter failed: {exc}")
+            return None
+        delivery_id = new_id("dlv")
         async with ctx.engine.begin() as conn:
             await self._hold_lease(conn, now)
             hold = await place(
@@ -263,12 +271,12 @@ class _Run:
         return await self.settle(hold, call, max_sales=max_sales, closing=closing)
 
     async def queue(
-        self, hold: Hold, request: Request, *, max_sales: int, closing: bool, attempt: int = 1
+        self, hold: Hold, request: Request, *, max_sales: int, closing: bool
     ) -> LeadAnswer | None:
         """A post its adapter delivers in batched files: accepted once it is in the campaign's
         queue, which the sale's own transaction writes (jobs/file_batches.py sends the files)."""
         call = queued(request, hold.delivery_id)
-        self.trail.post(hold, attempt, call, self.ctx.clock())
+        self.trail.post(hold, 1, call, self.ctx.clock())
         return await self.settle(hold, call, max_sales=max_sales, closing=closing, queue=request)
 
     async def post(self, hold: Hold, request: Request, *, attempts: int, first: int = 1) -> Call:

@@ -19,6 +19,7 @@ from adapters.outbound import (
     adapters_from_entry_points,
     default_registry,
 )
+from exchange.distribution.calls import send
 
 
 class WebhookLogAdapter:
@@ -117,3 +118,31 @@ async def test_a_plugin_delivers_and_closes_through_the_registry() -> None:
     assert plugin.sent == [("k1", "state,zip")]
     await registry.close()
     assert plugin.closed
+
+
+class RaisingAdapter(WebhookLogAdapter):
+    """A plugin with a bug: it raises where it should report."""
+
+    name = "raising"
+
+    async def send(self, request: Request, *, key: str | None) -> Delivery:
+        raise RuntimeError("boom")
+
+
+async def test_a_plugin_that_raises_fails_its_call_and_nothing_else() -> None:
+    registry = AdapterRegistry([RaisingAdapter()])
+    request = Request(adapter="raising", target="x", body="{}", content_type="application/json")
+    call = await send(registry, request, kind="post", idempotency_key="dlv_1")
+    missing = await send(
+        registry, Request(adapter="gone", target="x", body="", content_type="text/plain"), kind="post"
+    )
+    assert (call.status, call.is_transient, call.answer.reason) == (
+        "failed",
+        False,
+        "the raising adapter failed: boom",
+    )
+    assert call.request["idempotency_key"] == "dlv_1"
+    assert (
+        missing.status == "failed"
+        and missing.answer.reason == "no delivery adapter named 'gone' is installed"
+    )

@@ -7,13 +7,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
+from litestar.testing import AsyncTestClient
+from lxml import etree
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.conftest import Market, auto_insurance_lead
+from exchange.api.app import create_app
+from tests.conftest import ADMIN_KEY, Market, auto_insurance_lead, bearer, exchange_settings
 from tests.distribution.buyers import FakeBuyer, serve
+from tests.transports import Mailbox, ftp, relay
 
 
 @dataclass
@@ -45,6 +51,9 @@ async def receiving(receiver: WebhookReceiver) -> AsyncIterator[WebhookReceiver]
     async with serve(receiver) as _:  # type: ignore[arg-type]
         receiver.url += "/hook"
         yield receiver
+
+
+__all__ = ["ftp", "relay"]  # fixtures shared with the adapters' own tests
 
 
 async def funded(market: Market, name: str) -> Any:
@@ -187,3 +196,63 @@ async def _settled(market: Market, hold_id: str) -> dict[str, Any]:
             return dict(hold)
         await asyncio.sleep(0.05)
     raise AssertionError(f"hold {hold_id} is still {hold['state']}")
+
+
+@pytest.fixture
+async def mail_market(database_url: str, relay: tuple[str, Mailbox]) -> AsyncIterator[Market]:
+    """A marketplace whose exchange sends e-mail through the loopback relay."""
+    settings = exchange_settings(database_url, smtp_relay=relay[0])
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield Market(client=client, admin=bearer(ADMIN_KEY))
+
+
+async def test_an_e_mail_campaign_buys_a_lead_delivered_as_adf(
+    mail_market: Market, relay: tuple[str, Mailbox]
+) -> None:
+    market, (_, mailbox) = mail_market, relay
+    publisher = await market.publisher()
+    buyer = await funded(market, "Hill Motors")
+    await market.campaign(buyer, {"adapter": "email", "to": "crm@hill.example", "format": "adf"})
+    answer = await market.post_lead(publisher, auto_insurance_lead())
+    assert answer.json()["status"] == "sold", answer.text
+    [message] = mailbox.messages
+    document = etree.fromstring(message.get_content().encode())
+    assert document.findtext("prospect/id") == answer.json()["lead_id"]
+    assert document.findtext("prospect/customer/contact/name") == "Ada"
+    audit = await market.client.get(
+        "/v1/deliveries", params={"lead_id": answer.json()["lead_id"]}, headers=market.admin
+    )
+    [post] = audit.json()["items"]
+    assert (post["status"], post["http_status"], post["request"]["adapter"]) == ("accepted", 250, "email")
+
+
+async def test_a_relay_that_refuses_leaves_the_lead_unsold(
+    mail_market: Market, relay: tuple[str, Mailbox]
+) -> None:
+    market, (_, mailbox) = mail_market, relay
+    mailbox.answers = {"gone@hill.example": "550 5.1.1 no such user"}
+    publisher = await market.publisher()
+    buyer = await funded(market, "Gone Motors")
+    await market.campaign(buyer, {"adapter": "email", "to": "gone@hill.example", "format": "text"})
+    answer = await market.post_lead(publisher, auto_insurance_lead())
+    assert answer.json()["status"] == "unsold"
+    balance = (await market.client.get(f"/v1/accounts/{buyer.id}/balance", headers=market.admin)).json()
+    assert balance["balance_cents"] == 1_000_000 and balance["reserved_cents"] == 0
+
+
+async def test_an_ftp_campaign_buys_a_lead_stored_as_one_file(market: Market, ftp: tuple[int, Path]) -> None:
+    port, folder = ftp
+    publisher = await market.publisher()
+    buyer = await funded(market, "Files Inc")
+    url = f"ftp://buyer:s3cret@127.0.0.1:{port}/in"
+    await market.campaign(
+        buyer, {"adapter": "ftp", "url": url, "format": "csv", "mapping": {"Id": "lead_id"}}
+    )
+    answer = await market.post_lead(publisher, auto_insurance_lead())
+    assert answer.json()["status"] == "sold", answer.text
+    [stored] = list(folder.iterdir())
+    assert stored.read_text().splitlines() == ["Id", answer.json()["lead_id"]]
+    audit = await market.client.get(
+        "/v1/deliveries", params={"lead_id": answer.json()["lead_id"]}, headers=market.admin
+    )
+    assert "s3cret" not in audit.text
