@@ -31,7 +31,7 @@ from exchange.distribution.batches import enqueue, is_batched, queued
 from exchange.distribution.calls import Call, from_record, outgoing, record, send, unanswered
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.distribution.eligible import Eligible, affordable, select_candidates
-from exchange.distribution.holds import Gone, NotHeld, Refused, place, release, sell, transition
+from exchange.distribution.holds import Gone, NotHeld, Refused, place_post, release, sell, transition
 from exchange.distribution.outcome import answer_as_stored, answer_of, record_outcome
 from exchange.distribution.records import Hold, LeadForSale, holds_of_lead, load_lead
 from exchange.distribution.sale import Sold, sold_of_lead
@@ -231,10 +231,9 @@ class _Run:
         """Hold, post, and sell or release: the hold is `posting`, with the exact request
         and the rest of the waterfall, before the request leaves."""
         lead, ctx, live = self.lead, self.ctx, offer.live
-        payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
         now = ctx.clock()
         try:
-            request = outgoing(ctx.adapters, live.adapter, live.config, "post", payload)
+            request = outgoing(ctx.adapters, live.adapter, live.config, "post", lead.post_fields())
         except Exception as exc:  # an adapter's own failure (a plugin's bug) skips its campaign
             log.exception("campaign %s: its %s adapter could not build a post", live.id, live.adapter)
             self.trail.event("skipped", now, campaign_id=live.id, reason=f"adapter failed: {exc}")
@@ -242,18 +241,13 @@ class _Run:
         delivery_id = new_id("dlv")
         async with ctx.engine.begin() as conn:
             await self._hold_lease(conn, now)
-            hold = await place(
+            hold = await place_post(
                 conn,
+                live,
                 lead_id=lead.id,
-                campaign_id=live.id,
-                buyer_id=live.campaign.buyer_id,
-                caps=live.campaign.caps,
-                cap_timezone=live.cap_timezone,
                 price_cents=offer.price_cents,
                 now=now,
                 source="push",
-                exclusive=live.campaign.exclusive,
-                state="posting",
                 delivery_id=delivery_id,
                 request=record(request),
                 waterfall=[p.offer for p in rest],

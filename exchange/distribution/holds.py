@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billing.ledger import release_funds, reserve_funds
 from buyers.campaigns import Cap
 from buyers.caps import period_key
+from exchange.distribution.catalog import LiveCampaign
 from exchange.distribution.records import Hold, HoldSource, HoldState, LeadForSale, Offer, hold_row
 from exchange.distribution.sale import Sold, commit_sale
 from exchange.ids import new_id
@@ -209,6 +210,38 @@ async def place(
     )
     await conn.execute(_INSERT_HOLD, hold_row(hold))
     return hold
+
+
+async def place_post(
+    conn: AsyncConnection,
+    live: LiveCampaign,
+    *,
+    lead_id: str,
+    price_cents: int,
+    now: datetime,
+    source: HoldSource,
+    delivery_id: str,
+    request: dict[str, Any],
+    waterfall: list[Offer] | None = None,
+) -> Hold | NotHeld:
+    """A hold placed straight in `posting` for the campaign's post about to leave, with its
+    request (and the rest of the waterfall, for a takeover to go on with)."""
+    return await place(
+        conn,
+        lead_id=lead_id,
+        campaign_id=live.id,
+        buyer_id=live.campaign.buyer_id,
+        caps=live.campaign.caps,
+        cap_timezone=live.cap_timezone,
+        price_cents=price_cents,
+        now=now,
+        source=source,
+        exclusive=live.campaign.exclusive,
+        state="posting",
+        delivery_id=delivery_id,
+        request=request,
+        waterfall=waterfall,
+    )
 
 
 async def transition(

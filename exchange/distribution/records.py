@@ -34,6 +34,10 @@ class LeadForSale(msgspec.Struct, frozen=True, kw_only=True):
     publisher_terms: dict[str, Any]
     received_at: datetime
 
+    def post_fields(self) -> dict[str, Any]:
+        """What a post carries: the whole lead, its consent, grade and id."""
+        return {**self.fields, "consent": self.consent, "grade": self.grade, "lead_id": self.id}
+
 
 class Offer(msgspec.Struct, frozen=True, array_like=True):
     """One step of a waterfall: a campaign and the price it would pay."""

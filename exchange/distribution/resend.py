@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.distribution.calls import outgoing, record
 from exchange.distribution.catalog import CampaignCatalog
-from exchange.distribution.holds import NotHeld, place
+from exchange.distribution.holds import NotHeld, place_post
 from exchange.distribution.records import holds_of_lead, load_lead
 from exchange.distribution.sale import sold_of_lead
 from exchange.distribution.trail import Trail
@@ -67,26 +67,20 @@ async def resend(
         why = live.unavailable if live is not None else "the campaign is paused or gone"
         raise Conflict(f"campaign {failed.campaign_id} cannot take it: {why}", code="campaign_unavailable")
     key = str(failed.request.get("idempotency_key") or new_id("dlv"))
-    payload = {**lead.fields, "consent": lead.consent, "grade": lead.grade, "lead_id": lead.id}
-    request = outgoing(catalog.adapters, live.adapter, live.config, "post", payload)
+    request = outgoing(catalog.adapters, live.adapter, live.config, "post", lead.post_fields())
     trail = Trail(lead.id)
     async with engine.begin() as conn:
         if any(s.campaign_id == live.id for s in await sold_of_lead(conn, lead.id)):
             raise Conflict(f"lead {lead.id} is sold to campaign {live.id} already", code="already_sold")
         if any(h.is_open for h in await holds_of_lead(conn, lead.id)):
             raise Conflict(f"lead {lead.id} has a post in flight; wait for it", code="post_in_flight")
-        hold = await place(
+        hold = await place_post(
             conn,
+            live,
             lead_id=lead.id,
-            campaign_id=live.id,
-            buyer_id=live.campaign.buyer_id,
-            caps=live.campaign.caps,
-            cap_timezone=live.cap_timezone,
             price_cents=failed.price_cents or 0,
             now=now,
             source="resend",
-            exclusive=live.campaign.exclusive,
-            state="posting",
             delivery_id=key,
             request=record(request),
         )
