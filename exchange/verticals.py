@@ -20,7 +20,9 @@ Strategy = Literal["auction", "round_robin", "priority"]
 GRADES = ("A", "B", "C", "D")
 
 
-class FieldSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class FieldSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One field of a vertical; `required` is always shown (clients read it on every field)."""
+
     name: str
     type: FieldType
     required: bool = False

@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.outbound.registry import SmtpRelay, default_registry
 from exchange.api.auth import provide_principal
+from exchange.api.batches import BatchController
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
 from exchange.api.deliveries import DeliveryController, FileBatchController
@@ -87,7 +88,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     batcher.start()
     if checkpointer is not None:
         checkpointer.start(engine)
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         clock=clock,
@@ -100,6 +101,8 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         sources=SourceScores(engine, clock, settings.source_score_seconds),
         checkpointer=checkpointer,
     )
+    jobs.intake = services
+    return services
 
 
 def smtp_relay(settings: Settings) -> SmtpRelay:
@@ -161,6 +164,7 @@ def create_app(
             MarketplaceController,
             HoldController,
             CampaignController,
+            BatchController,
             DeliveryController,
             FileBatchController,
             LeadReturnController,

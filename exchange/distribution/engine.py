@@ -19,7 +19,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,6 +62,8 @@ class DistributionContext:
     retry_base_seconds: float = 0.2
     # How long a lease on a lead's distribution lasts unless renewed (jobs/outbox.py).
     lease_seconds: float = 6.0
+    # The intake (exchange.api.services.Services), for jobs that take leads in (batches).
+    intake: Any = None
 
 
 class Fenced(Exception):

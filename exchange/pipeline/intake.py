@@ -55,6 +55,8 @@ class Posted(msgspec.Struct, frozen=True, kw_only=True):
     vertical: str | None = None
     mode: Mode = "sync"
     idempotency_key: str | None = None
+    # How the lead came when not as a request's body: {"channel": "batch", "batch_id", "row"}.
+    origin: dict[str, Any] | None = None
 
 
 class Received(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,8 +76,22 @@ def _digest(value: str) -> str:
 async def receive_lead(services: Any, source: Source, posted: Posted) -> Received:
     """Store the posted lead durably and answer it (services: exchange.api.services.Services)."""
     parsed = parse_lead_body(posted.body, posted.content_type)
-    raw = apply_mapping(parsed.fields, source.field_mapping) if source.field_mapping else parsed.fields
-    vertical_key = posted.vertical or parsed.vertical_hint or source.default_vertical
+    return await receive_fields(services, source, posted, parsed.fields, vertical_hint=parsed.vertical_hint)
+
+
+async def receive_fields(
+    services: Any,
+    source: Source,
+    posted: Posted,
+    fields: dict[str, Any],
+    *,
+    vertical_hint: str | None = None,
+) -> Received:
+    """Store one lead read from any channel (a request's body, a batch's row, a message) and
+    answer it: the same mapping, validation, duplicate check, idempotency, grading and
+    events whatever brought it. `posted` says how it came (its body only for the record)."""
+    raw = apply_mapping(fields, source.field_mapping) if source.field_mapping else fields
+    vertical_key = posted.vertical or vertical_hint or source.default_vertical
     if not vertical_key:
         raise field_invalid("vertical", "required", "name the vertical: ?vertical=auto_insurance")
     vertical = await services.verticals.get(vertical_key)
@@ -105,6 +121,7 @@ async def receive_lead(services: Any, source: Source, posted: Posted) -> Receive
                 "mode": posted.mode,
                 "idempotency": idempotency,
                 "extra_fields": sorted(checked.lead.extra) if checked.lead else [],
+                **(posted.origin or {}),
             },
         }
     ]

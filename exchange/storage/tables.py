@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -409,6 +410,37 @@ class FileBatchRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class BatchRow(Base):
+    """A file of leads a publisher sent in one request (CSV or XLSX), kept until it is read
+    whole: `next_row` is where a restarted import goes on from."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(32), index=True)
+    vertical: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(16))  # processing | done
+    format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # dropped once the batch is done
+    total: Mapped[int | None] = mapped_column(Integer)
+    next_row: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BatchLeadRow(Base):
+    """One row of a batch and what became of it (`row` 1 is the first data row)."""
+
+    __tablename__ = "batch_rows"
+
+    batch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    errors: Mapped[list[Any]] = mapped_column(Json)
+
+
 class LedgerTransaction(Base):
     """A balanced set of entries; `natural_key` (sale:L:C, payment:B:REF…) makes a retry land once."""
 
@@ -459,6 +491,8 @@ rotation_state = RotationState.__table__
 sales = SaleRow.__table__
 holds = HoldRow.__table__
 deliveries = DeliveryRow.__table__
+batches = BatchRow.__table__
+batch_rows = BatchLeadRow.__table__
 file_batch_items = FileBatchItemRow.__table__
 file_batches = FileBatchRow.__table__
 ledger_transactions = LedgerTransaction.__table__

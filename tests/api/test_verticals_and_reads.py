@@ -112,3 +112,11 @@ async def test_events_tell_the_whole_story_in_order(market: Market) -> None:
     received = events[0]["data"]
     assert received["content_type"] == "application/json"
     assert "Ada" not in str(events)
+
+
+async def test_every_field_of_a_vertical_says_whether_it_is_required(market: Market) -> None:
+    answer = await market.client.get("/v1/verticals/auto_insurance", headers=market.admin)
+    fields = answer.json()["fields"]
+    assert all(isinstance(field["required"], bool) for field in fields)
+    assert {f["name"] for f in fields if f["required"]} >= {"vehicle_year"}
+    assert any(f["required"] is False for f in fields)

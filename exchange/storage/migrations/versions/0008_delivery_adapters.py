@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("request", _json, nullable=False),
         sa.Column("batch_id", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_file_batch_items")),
     )
     op.create_index(
         "ix_file_batch_items_campaign_id_batch_id", "file_batch_items", ["campaign_id", "batch_id"]
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_file_batches")),
     )
     op.create_index("ix_file_batches_campaign_id", "file_batches", ["campaign_id"])
     op.create_index("ix_file_batches_state_due_at", "file_batches", ["state", "due_at"])

@@ -1,0 +1,330 @@
+"""Batches of leads: a CSV or XLSX file, each row a lead through the same intake as any post.
+
+    accept   the file is stored whole with its batch (`batches.data`) and its import owed on the
+             outbox, in one transaction: 202 means the file survives a crash
+    import   the outbox runner reads the rows from `next_row` on, a chunk at a time (CSV read
+             incrementally, XLSX in openpyxl's read-only mode: never every row in memory), and
+             sends each chunk's rows through intake together, so they share the writer's group
+             commits; then records the chunk's outcomes and moves `next_row`, together
+    restart  an import that stopped goes on from `next_row`; a row it had already stored
+             replays its first answer, because each row carries a key of its own
+             (`batch:ID:ROW`), or its `external_id`, which also makes it idempotent across
+             uploads. No row becomes two leads.
+
+Rows are distributed as `mode=async` posts are: stored, then offered by the outbox runner;
+`GET /v1/batches/{id}` reads each row's lead as it stands now (sold, unsold, …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import io
+import logging
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exchange.errors import Invalid
+from exchange.ids import new_id
+from exchange.pipeline.intake import Posted, Source, receive_fields
+from exchange.storage import tables as t
+from exchange.storage.outbox import Lease
+from exchange.types import FieldError
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 256
+MAX_ROWS = 200_000
+MAX_CELL = 10_000
+# A cell longer than a field could ever be is cut here and refused by validation.
+csv.field_size_limit(MAX_CELL + 1)
+STATUSES = ("sold", "unsold", "accepted", "duplicate", "rejected")
+
+
+class BatchRowView(msgspec.Struct, frozen=True, kw_only=True):
+    row: int
+    lead_id: str | None
+    status: str
+    errors: list[FieldError]
+
+
+class BatchView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: str  # processing | done
+    vertical: str
+    total: int | None  # known once the file is read to its end
+    counts: dict[str, int]
+    rows: list[BatchRowView]
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+def sniff_format(body: bytes, content_type: str | None) -> str | None:
+    """`csv` or `xlsx` from the content type, or from the bytes (an XLSX file is a zip)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in ("text/csv", "application/csv"):
+        return "csv"
+    if media == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+        return "xlsx"
+    if media in ("", "application/octet-stream"):
+        return "xlsx" if body[:4] == b"PK\x03\x04" else "csv"
+    return None
+
+
+async def accept_batch(
+    conn: AsyncConnection, *, publisher_id: str, vertical: str, format: str, data: bytes, now: datetime
+) -> str:
+    """Store the file and owe its import, in the caller's transaction; the batch id."""
+    batch_id = new_id("bat")
+    await conn.execute(
+        t.batches.insert().values(
+            id=batch_id,
+            publisher_id=publisher_id,
+            vertical=vertical,
+            status="processing",
+            format=format,
+            data=data,
+            total=None,
+            next_row=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        t.outbox.insert().values(
+            job="import_batch",
+            lead_id=None,
+            payload={"batch_id": batch_id},
+            due_at=now,
+            attempts=0,
+            created_at=now,
+        )
+    )
+    return batch_id
+
+
+async def import_batch(ctx: Any, *, lead_id: str | None, lease: Lease, batch_id: str) -> None:
+    """The outbox job: import the batch from where it stopped (ctx.intake: the Services)."""
+    services = ctx.intake
+    if services is None:  # the process is still starting: the runner tries again shortly
+        raise RuntimeError("intake is not ready")
+    b = t.batches.c
+    async with services.engine.connect() as conn:
+        batch = (await conn.execute(select(t.batches).where(b.id == batch_id))).first()
+        publisher = (
+            (await conn.execute(select(t.publishers).where(t.publishers.c.id == batch.publisher_id))).first()
+            if batch is not None
+            else None
+        )
+    if batch is None or batch.status == "done" or publisher is None:
+        return
+    source = Source(
+        publisher_id=publisher.id,
+        default_vertical=publisher.default_vertical,
+        field_mapping=publisher.field_mapping or {},
+        payout=publisher.payout,
+    )
+    rows = read_rows(batch.format, batch.data or b"")
+    number = 0
+    chunk: list[tuple[int, dict[str, Any] | str]] = []
+    for number, fields in rows:
+        if number < batch.next_row:
+            continue
+        chunk.append((number, fields))
+        if len(chunk) >= CHUNK_ROWS:
+            await _import_chunk(services, source, batch, chunk)
+            chunk = []
+    if chunk:
+        await _import_chunk(services, source, batch, chunk)
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            update(t.batches)
+            .where(b.id == batch_id)
+            .values(status="done", total=number, data=None, updated_at=services.clock())
+        )
+
+
+async def _import_chunk(
+    services: Any, source: Source, batch: Any, chunk: list[tuple[int, dict[str, Any] | str]]
+) -> None:
+    """A chunk's rows through intake together (their writes share group commits), then their
+    outcomes and the batch's next row, in one transaction."""
+
+    async def one(number: int, fields: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(fields, str):  # a row the file could not give as fields
+            error = FieldError(field=f"row {number}", code="unreadable_row", message=fields)
+            return _outcome(batch.id, number, None, "rejected", [error])
+        external = fields.get("external_id")
+        key = None if isinstance(external, str) and external.strip() else f"batch:{batch.id}:{number}"
+        posted = Posted(
+            body=b"",
+            content_type=f"text/{batch.format}",
+            vertical=batch.vertical,
+            mode="async",
+            idempotency_key=key,
+            origin={"channel": "batch", "batch_id": batch.id, "row": number},
+        )
+        try:
+            received = await receive_fields(services, source, posted, fields)
+        except Invalid as exc:  # one bad row (a vertical gone, say) never stops the batch
+            return _outcome(batch.id, number, None, "rejected", list(exc.errors or []))
+        answer = received.answer
+        return _outcome(batch.id, number, answer.lead_id, answer.status, list(answer.errors))
+
+    outcomes = await asyncio.gather(*(one(number, fields) for number, fields in chunk))
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            t.batch_rows.delete().where(
+                t.batch_rows.c.batch_id == batch.id, t.batch_rows.c.row.in_([o["row"] for o in outcomes])
+            )
+        )
+        await conn.execute(t.batch_rows.insert(), outcomes)
+        await conn.execute(
+            update(t.batches)
+            .where(t.batches.c.id == batch.id)
+            .values(next_row=chunk[-1][0] + 1, updated_at=services.clock())
+        )
+
+
+def _outcome(batch_id: str, row: int, lead_id: str | None, status: str, errors: list[Any]) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "row": row,
+        "lead_id": lead_id,
+        "status": status,
+        "errors": msgspec.to_builtins(errors),
+    }
+
+
+def read_rows(format: str, data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Each data row (1 is the first after the header) as fields, or why it cannot be one."""
+    rows = _csv_rows(data) if format == "csv" else _xlsx_rows(data)
+    header: list[str] | None = None
+    for number, cells in enumerate(rows):
+        if isinstance(cells, str):
+            if header is None:
+                yield 1, cells
+                return
+            yield number, cells
+            continue
+        if header is None:
+            header = [_column(c) for c in cells]
+            continue
+        if number > MAX_ROWS:
+            yield number, f"the file has more than {MAX_ROWS} rows: the rest are not read"
+            return
+        if not any(c not in (None, "") for c in cells):
+            continue  # a blank line
+        if len(cells) > len(header) and any(c not in (None, "") for c in cells[len(header) :]):
+            yield number, f"{len(cells)} cells for {len(header)} columns"
+            continue
+        yield (
+            number,
+            {
+                name: _cell(value)
+                for name, value in zip(header, cells, strict=False)
+                if name and value not in (None, "")
+            },
+        )
+
+
+def _column(name: Any) -> str:
+    return str(name or "").strip().lstrip("\ufeff")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()[:MAX_CELL]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    return value
+
+
+def _csv_rows(data: bytes) -> Iterator[list[str] | str]:
+    """Rows of a CSV file read a line at a time: UTF-8 (a BOM allowed), else Latin-1."""
+    encoding = "utf-8-sig"
+    try:
+        codecs.decode(data[:65536].rsplit(b"\n", 1)[0] if len(data) > 65536 else data, "utf-8-sig")
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    reader = csv.reader(text)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield f"unreadable CSV: {exc}"
+            return
+        yield cells
+
+
+def _xlsx_rows(data: bytes) -> Iterator[list[Any] | str]:
+    """Rows of the first sheet, read-only (streamed); a file that is no workbook, or one
+    that would unpack to more than it may, is one reason instead."""
+    from openpyxl import load_workbook  # loaded by the first batch that needs it
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > 50 * len(data) + 50_000_000:
+            yield "the workbook unpacks to far more than its size: refused"
+            return
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # not a zip, not a workbook, a broken part
+        yield f"not an XLSX workbook: {type(exc).__name__}"
+        return
+    try:
+        sheet = workbook.worksheets[0]
+        for row in sheet.iter_rows(values_only=True):
+            yield list(row)
+    finally:
+        workbook.close()
+
+
+async def batch_view(conn: AsyncConnection, batch: Any) -> BatchView:
+    """The batch with every row's outcome, a row's status being its lead's status now."""
+    r, lc = t.batch_rows.c, t.leads.c
+    found = (
+        await conn.execute(
+            select(r.row, r.lead_id, r.status, r.errors, lc.status.label("now"))
+            .outerjoin(t.leads, lc.id == r.lead_id)
+            .where(r.batch_id == batch.id)
+            .order_by(r.row)
+        )
+    ).all()
+    rows = []
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in found:
+        status = row.now if row.status == "accepted" and row.now in STATUSES else row.status
+        counts[status] = counts.get(status, 0) + 1
+        rows.append(
+            BatchRowView(
+                row=row.row,
+                lead_id=row.lead_id,
+                status=status,
+                errors=msgspec.convert(row.errors or [], list[FieldError]),
+            )
+        )
+    return BatchView(
+        id=batch.id,
+        status=batch.status,
+        vertical=batch.vertical,
+        total=batch.total,
+        counts=counts,
+        rows=rows,
+        error=batch.error,
+        created_at=batch.created_at,
+        updated_at=batch.updated_at,
+    )
