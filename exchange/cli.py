@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -69,6 +70,62 @@ def demo() -> None:
     from exchange.demo import seed_demo
 
     typer.echo(asyncio.run(seed_demo(load_settings())))
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="a .csv or .xlsx file of leads, a header row first")],
+    publisher: Annotated[str, typer.Option(help="the publisher the leads come from")],
+    vertical: Annotated[str, typer.Option(help="their vertical, e.g. auto_insurance")],
+) -> None:
+    """Import a file of leads for a publisher: the same batch as POST /v1/leads/batch, with
+    progress. Stopped midway, it goes on when this or any server next runs."""
+    logging.basicConfig(level="WARNING")
+    if file.suffix.lower() not in (".csv", ".xlsx") or not file.is_file():
+        raise typer.BadParameter("a .csv or .xlsx file", param_hint="FILE")
+    counts = asyncio.run(_import(file.read_bytes(), file.suffix.lower().lstrip("."), publisher, vertical))
+    typer.echo(" ".join(f"{status}={n}" for status, n in counts.items()))
+
+
+async def _import(data: bytes, format: str, publisher_id: str, vertical: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from exchange.api.app import start_services, stop_services
+    from exchange.pipeline.batches import accept_batch, batch_view, read_rows
+    from exchange.storage import tables as t
+
+    total = sum(1 for _ in read_rows(format, data))
+    services = await start_services(load_settings())
+    try:
+        if await services.verticals.get(vertical) is None:
+            raise typer.BadParameter(f"no vertical {vertical!r}", param_hint="--vertical")
+        async with services.engine.begin() as conn:
+            if await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == publisher_id)) is None:
+                raise typer.BadParameter(f"no publisher {publisher_id}", param_hint="--publisher")
+            batch_id = await accept_batch(
+                conn,
+                publisher_id=publisher_id,
+                vertical=vertical,
+                format=format,
+                data=data,
+                now=services.clock(),
+            )
+        services.runner.notify()
+        rows = select(func.count()).select_from(t.batch_rows).where(t.batch_rows.c.batch_id == batch_id)
+        done = 0
+        with typer.progressbar(length=total, label=f"batch {batch_id}") as bar:
+            while True:
+                async with services.engine.connect() as conn:
+                    batch = (await conn.execute(select(t.batches).where(t.batches.c.id == batch_id))).one()
+                    now_done = int(await conn.scalar(rows) or 0)
+                    if batch.status == "done":
+                        bar.update(total - done)
+                        return (await batch_view(conn, batch)).counts
+                bar.update(now_done - done)
+                done = now_done
+                await asyncio.sleep(0.2)
+    finally:
+        await stop_services(services)
 
 
 def main() -> None:
