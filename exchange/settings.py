@@ -19,6 +19,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     admin_key: str | None = None
     smtp_port: int | None = None
+    # Where the SMTP inbox listens (all interfaces: 0.0.0.0).
+    smtp_host: str = "127.0.0.1"
     ftp_port: int | None = None
     allow_private_destinations: bool = False
     smtp_relay: str | None = None
@@ -49,6 +51,7 @@ _ENV = {
     "REDIS_URL": "redis_url",
     "EXCHANGE_ADMIN_KEY": "admin_key",
     "EXCHANGE_SMTP_PORT": "smtp_port",
+    "EXCHANGE_SMTP_HOST": "smtp_host",
     "EXCHANGE_FTP_PORT": "ftp_port",
     "EXCHANGE_ALLOW_PRIVATE_DESTINATIONS": "allow_private_destinations",
     "EXCHANGE_SMTP_RELAY": "smtp_relay",

@@ -25,6 +25,7 @@ from exchange.api.erasure import ErasureController
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
 from exchange.api.holds import HoldController
+from exchange.api.inbound import InboundController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.marketplace import MarketplaceController
@@ -102,6 +103,10 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         checkpointer=checkpointer,
     )
     jobs.intake = services
+    if settings.smtp_port:
+        from exchange.api.smtp import start_smtp  # aiosmtpd, only where the inbox is on
+
+        services.smtp = await start_smtp(services, settings.smtp_host, settings.smtp_port)
     return services
 
 
@@ -116,6 +121,9 @@ def smtp_relay(settings: Settings) -> SmtpRelay:
 
 
 async def stop_services(services: Services) -> None:
+    if services.smtp is not None:
+        services.smtp.close()
+        await services.smtp.wait_closed()
     if services.checkpointer is not None:
         await services.checkpointer.stop()
     await services.writer.stop()
@@ -165,6 +173,7 @@ def create_app(
             HoldController,
             CampaignController,
             BatchController,
+            InboundController,
             DeliveryController,
             FileBatchController,
             LeadReturnController,

@@ -79,6 +79,8 @@ class Services:
     principals: KeyCache = field(default_factory=KeyCache)
     # On a SQLite file: checkpoints its WAL off the event loop (storage/checkpoint.py).
     checkpointer: WalCheckpointer | None = None
+    # The SMTP inbox, when EXCHANGE_SMTP_PORT is set (api/smtp.py).
+    smtp: Any = None
 
 
 ServicesDep = NamedDependency[Services]
