@@ -8,9 +8,9 @@ from litestar import Controller, Request, post
 from litestar.params import FromQuery
 
 from exchange.api.auth import PrincipalDep
+from exchange.api.leads import source_of
 from exchange.api.services import ServicesDep
 from exchange.errors import field_invalid
-from exchange.pipeline.intake import Source
 from exchange.pipeline.messages import MessageOutcome, addressed_vertical, receive_message
 
 # A message with attachments is larger than a lead: the parser bounds what it decodes.
@@ -35,17 +35,12 @@ class InboundController(Controller):
         vertical: FromQuery[str | None] = None,
     ) -> MessageOutcome:
         principal.require("publisher")
-        assert principal.publisher_id is not None
         raw = await request.body()
         if not raw.strip():
             raise field_invalid("body", "empty", "send the whole message, headers and body (message/rfc822)")
-        source = Source(
-            publisher_id=principal.publisher_id,
-            default_vertical=principal.default_vertical,
-            field_mapping=principal.field_mapping,
-            payout=principal.payout,
-        )
         chosen = vertical or addressed_vertical(raw)
         if chosen is not None and await services.verticals.get(chosen) is None:
             raise field_invalid("vertical", "unknown_vertical", f"no vertical {chosen!r}")
-        return await receive_message(services, source, raw, vertical=chosen, channel="email_api")
+        return await receive_message(
+            services, source_of(principal), raw, vertical=chosen, channel="email_api"
+        )

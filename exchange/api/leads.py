@@ -195,20 +195,22 @@ def status_code(received: Received) -> int:
     return _STATUS_CODES[received.answer.status]
 
 
+def source_of(principal: Principal) -> Source:
+    """A publisher key's intake terms, read with the key."""
+    assert principal.publisher_id is not None
+    return Source(
+        publisher_id=principal.publisher_id,
+        default_vertical=principal.default_vertical,
+        field_mapping=principal.field_mapping,
+        payout=principal.payout,
+    )
+
+
 async def _take_lead(services: Services, principal: Principal, posted: Posted) -> Received:
     """A publisher's lead through intake, counted in the metrics: both routes' work."""
     assert principal.publisher_id is not None
     started = time.perf_counter()
-    result = await receive_lead(
-        services,
-        Source(
-            publisher_id=principal.publisher_id,
-            default_vertical=principal.default_vertical,
-            field_mapping=principal.field_mapping,
-            payout=principal.payout,
-        ),
-        posted,
-    )
+    result = await receive_lead(services, source_of(principal), posted)
     services.metrics.leads.labels(posted.vertical or "-", result.answer.status).inc()
     services.metrics.intake_seconds.observe(time.perf_counter() - started)
     return result
