@@ -30,6 +30,7 @@ from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.marketplace import MarketplaceController
 from exchange.api.money import BalanceController, PaymentController
+from exchange.api.pings import PingController
 from exchange.api.publishers import PublisherController
 from exchange.api.reports import ReportController
 from exchange.api.returns import LeadReturnController, ReturnController
@@ -173,6 +174,7 @@ def create_app(
             HoldController,
             CampaignController,
             BatchController,
+            PingController,
             InboundController,
             DeliveryController,
             FileBatchController,

@@ -31,7 +31,16 @@ from exchange.distribution.batches import enqueue, is_batched, queued
 from exchange.distribution.calls import Call, from_record, outgoing, record, send, unanswered
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.distribution.eligible import Eligible, affordable, select_candidates
-from exchange.distribution.holds import Gone, NotHeld, Refused, place_post, release, sell, transition
+from exchange.distribution.holds import (
+    Gone,
+    NotHeld,
+    Refused,
+    place_post,
+    release,
+    sell,
+    start_posting,
+    transition,
+)
 from exchange.distribution.outcome import answer_as_stored, answer_of, record_outcome
 from exchange.distribution.records import Hold, LeadForSale, holds_of_lead, load_lead
 from exchange.distribution.sale import Sold, sold_of_lead
@@ -344,6 +353,8 @@ class _Run:
         for hold in left:
             if hold.state == "posting":
                 await self._settle_left(hold, settings)
+            elif hold.source == "ping":
+                await self._post_held(hold, settings)
             else:
                 await self._release_left(hold)
         posted = [h for h in holds if h.delivery_id is not None]
@@ -381,6 +392,30 @@ class _Run:
         if call.status != "accepted" and call.is_transient:
             await self._park(hold, reason=f"no answer from the buyer after {ctx.post_attempts} more attempts")
         await self.settle(hold, call, max_sales=settings.max_sales, closing=False)
+
+    async def _post_held(self, hold: Hold, settings: Distribution) -> None:
+        """A publisher's ping held this buyer's bid; the lead is here now: post it at that price."""
+        ctx, lead = self.ctx, self.lead
+        live = next((c for c in await ctx.catalog.active(lead.vertical) if c.id == hold.campaign_id), None)
+        if live is None or live.unavailable is not None:
+            await self._release_left(hold)
+            return
+        request = outgoing(ctx.adapters, live.adapter, live.config, "post", lead.post_fields())
+        now = ctx.clock()
+        async with ctx.engine.begin() as conn:
+            await self._hold_lease(conn, now)
+            posting = await start_posting(conn, hold, now, request=record(request), delivery_id=new_id("dlv"))
+            if posting is not None:
+                self.trail.of_hold("posting", posting, now, delivery_id=posting.delivery_id)
+            await self.trail.flush(conn)
+        if posting is None:  # released on expiry meanwhile
+            return
+        self.offered = True
+        if is_batched(request):
+            await self.queue(posting, request, max_sales=settings.max_sales, closing=False)
+            return
+        call = await self.post(posting, request, attempts=ctx.post_attempts if self.mode == "async" else 1)
+        await self.settle(posting, call, max_sales=settings.max_sales, closing=False)
 
     async def _release_left(self, hold: Hold) -> None:
         """A hold whose distribution stopped before it posted: nothing left for the buyer."""

@@ -108,6 +108,17 @@ _TRANSITION = (
     )
     .returning(_h.id)
 )
+_TO_POSTING = (
+    update(t.holds)
+    .where(_h.id == bindparam("p_id"), _h.state == "held")
+    .values(
+        state="posting",
+        request=bindparam("p_request", type_=_h.request.type),
+        delivery_id=bindparam("p_delivery_id"),
+        updated_at=bindparam("p_now", type_=t.UTCDateTime()),
+    )
+    .returning(_h.id)
+)
 _STATE = select(_h.state).where(_h.id == bindparam("id"))
 _sold = t.holds.alias("sold_before")
 _SALES_BEFORE = (
@@ -278,6 +289,19 @@ async def transition(
         reason=reason or hold.reason,
         decided_by=decided_by or hold.decided_by,
         updated_at=now,
+    )
+
+
+async def start_posting(
+    conn: AsyncConnection, hold: Hold, now: datetime, *, request: dict[str, Any], delivery_id: str
+) -> Hold | None:
+    """A held hold (a publisher's ping) becomes `posting`, with the post about to leave; None
+    when it is no longer held (released on expiry meanwhile)."""
+    params = {"p_id": hold.id, "p_request": request, "p_delivery_id": delivery_id, "p_now": now}
+    if (await conn.execute(_TO_POSTING, params)).first() is None:
+        return None
+    return msgspec.structs.replace(
+        hold, state="posting", request=request, delivery_id=delivery_id, updated_at=now
     )
 
 

@@ -16,9 +16,9 @@ from buyers.campaigns import Campaign, CampaignIn
 from exchange.storage import tables as t
 
 HoldState = Literal["held", "posting", "sold", "released", "uncertain"]
-# How the lead reached the buyer: distribution pushed it, the buyer pulled it, or an
-# operator re-sent a post that failed.
-HoldSource = Literal["push", "pull", "resend"]
+# How the lead reached the buyer: distribution pushed it, the buyer pulled it, an operator
+# re-sent a post that failed, or the buyer's bid on a publisher's ping held it.
+HoldSource = Literal["push", "pull", "resend", "ping"]
 OPEN_STATES: frozenset[str] = frozenset({"held", "posting", "uncertain"})
 
 

@@ -28,6 +28,7 @@ from adapters.outbound.registry import AdapterRegistry
 from exchange.clock import Clock
 from exchange.distribution.batches import batch_options
 from exchange.distribution.calls import from_record
+from exchange.distribution.pings import expire_pings
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.tasks import stop_task
@@ -222,6 +223,8 @@ class FileBatcher:
 
     async def run_once(self) -> int:
         now = self.clock()
+        # The same beat releases the bids held for publishers' pings that were never posted.
+        await expire_pings(self.engine, now)
         await form_batches(self.engine, now)
         return await send_due(self.engine, self.adapters, now, claim_seconds=self.claim_seconds)
 

@@ -57,6 +57,8 @@ class Posted(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
     # How the lead came when not as a request's body: {"channel": "batch", "batch_id", "row"}.
     origin: dict[str, Any] | None = None
+    # The id the lead takes, when one was given out before it came (a publisher's ping).
+    lead_id: str | None = None
 
 
 class Received(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,7 +110,7 @@ async def receive_fields(
         idempotency = "external_id:" + str(raw["external_id"]).strip()[:255]
 
     now = services.clock()
-    lead_id = new_id("lead")
+    lead_id = posted.lead_id or new_id("lead")
     checked = validate_lead(raw, vertical, now=now)
     events: list[dict[str, Any]] = [
         {

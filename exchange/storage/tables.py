@@ -441,6 +441,26 @@ class BatchLeadRow(Base):
     errors: Mapped[list[Any]] = mapped_column(Json)
 
 
+class PingRow(Base):
+    """A publisher's ping: the partial lead, the bid held for it until `expires_at`, and the
+    id its lead takes when posted."""
+
+    __tablename__ = "pings"
+    __table_args__ = (Index("ix_pings_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(32), index=True)
+    vertical: Mapped[str] = mapped_column(String(48))
+    fields: Mapped[dict[str, Any]] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16))  # bid | no_bid | posted | expired
+    lead_id: Mapped[str] = mapped_column(String(32))
+    hold_id: Mapped[str | None] = mapped_column(String(32))
+    price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    payout_cents: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class LedgerTransaction(Base):
     """A balanced set of entries; `natural_key` (sale:L:C, payment:B:REF…) makes a retry land once."""
 
@@ -491,6 +511,7 @@ rotation_state = RotationState.__table__
 sales = SaleRow.__table__
 holds = HoldRow.__table__
 deliveries = DeliveryRow.__table__
+pings = PingRow.__table__
 batches = BatchRow.__table__
 batch_rows = BatchLeadRow.__table__
 file_batch_items = FileBatchItemRow.__table__
