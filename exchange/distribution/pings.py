@@ -30,6 +30,7 @@ from exchange.distribution.trail import Trail
 from exchange.errors import Conflict, NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.pipeline.intake import Posted, Received, Source, receive_fields
+from exchange.pipeline.validate import zip_states
 from exchange.storage import tables as t
 from exchange.types import PERSONAL_FIELDS
 
@@ -58,13 +59,14 @@ async def ping(services: Any, source: Source, fields: dict[str, Any], vertical_k
         raise field_invalid("vertical", "unknown_vertical", f"no vertical {key!r}")
     ctx, now = services.jobs, services.clock()
     ping_id, lead_id = new_id("png"), new_id("lead")
+    offered = _with_state(fields)
     settings = vertical.distribution
     lead = LeadForSale(
         id=lead_id,
         vertical=key,
         status="pinged",
         grade=None,
-        fields=fields,
+        fields=offered,
         consent=None,
         payout_cents=0,
         publisher_id=source.publisher_id,
@@ -73,7 +75,7 @@ async def ping(services: Any, source: Source, fields: dict[str, Any], vertical_k
     )
     live = await ctx.catalog.active(key)
     eligible = await affordable(
-        ctx.engine, select_candidates(live, fields, None, settings.floor_cents_by_grade, now), now
+        ctx.engine, select_candidates(live, offered, None, settings.floor_cents_by_grade, now), now
     )
     trail = Trail(lead_id)
     trail.event("publisher_ping", now, ping_id=ping_id, fields=sorted(fields))
@@ -186,6 +188,15 @@ async def expire_pings(engine: AsyncEngine, now: datetime) -> int:
                 await release(conn, hold, now, reason="its ping expired unposted")
                 released += 1
     return released
+
+
+def _with_state(fields: dict[str, Any]) -> dict[str, Any]:
+    """The ping as campaigns filter it: the state its zip names, as a lead's is (validation
+    derives it from the zip); what the publisher sent is kept as sent for its post."""
+    if fields.get("state") or not fields.get("zip"):
+        return fields
+    state = zip_states().get(str(fields["zip"]).strip()[:5])
+    return {**fields, "state": state} if state else fields
 
 
 def _same(value: Any) -> str:

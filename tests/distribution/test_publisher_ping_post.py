@@ -18,9 +18,10 @@ def partial(lead: dict[str, Any]) -> dict[str, Any]:
 
 
 async def funded_bidder(market: Market, fake: FakeBuyer) -> Any:
+    """A bidder whose campaign takes California only: a ping's zip names its state."""
     buyer = await market.buyer(name="Bidder")
     await market.fund(buyer, 100_000)
-    await market.campaign(buyer, fake.delivery())
+    await market.campaign(buyer, fake.delivery(), filters=[{"field": "state", "op": "in", "value": ["CA"]}])
     return buyer
 
 
