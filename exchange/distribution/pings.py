@@ -165,7 +165,16 @@ async def post(services: Any, source: Source, ping_id: str, fields: dict[str, An
         origin={"channel": "ping_post", "ping_id": ping_id},
         lead_id=found.lead_id,
     )
-    return await receive_fields(services, source, posted, {**found.fields, **fields})
+    received = await receive_fields(services, source, posted, {**found.fields, **fields})
+    if found.hold_id is not None:
+        # A lead rejected, a duplicate, or one no campaign could take never reaches the held
+        # bid: the buyer's funds and caps go back now rather than at the ping's expiry.
+        async with services.engine.begin() as conn:
+            hold = await load_hold(conn, found.hold_id)
+            if hold is not None and hold.state == "held":
+                reason = f"its ping's lead was {received.answer.status}"
+                await release(conn, hold, services.clock(), reason=reason)
+    return received
 
 
 async def expire_pings(engine: AsyncEngine, now: datetime) -> int:

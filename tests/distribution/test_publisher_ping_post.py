@@ -115,3 +115,24 @@ async def test_an_expired_ping_is_refused_and_its_hold_released(
         await engine.dispose()
     balance = (await market.client.get(f"/v1/accounts/{buyer.id}/balance", headers=market.admin)).json()
     assert (balance["balance_cents"], balance["reserved_cents"]) == (100_000, 0)
+
+
+async def test_a_posted_lead_that_is_refused_gives_the_held_bid_back(market: Market) -> None:
+    publisher = await market.publisher()
+    lead = auto_insurance_lead()
+    async with serve(FakeBuyer(bid=20.0)) as (fake,):
+        buyer = await funded_bidder(market, fake)
+        ping = (
+            await market.client.post(
+                "/v1/pings?vertical=auto_insurance", json=partial(lead), headers=publisher.auth
+            )
+        ).json()
+        refused = await market.client.post(
+            "/v1/posts",
+            json={"ping_id": ping["ping_id"], "lead": {**lead, "email": "not an address"}},
+            headers=publisher.auth,
+        )
+    assert refused.status_code == 422 and refused.json()["status"] == "rejected"
+    assert fake.posts == []
+    balance = (await market.client.get(f"/v1/accounts/{buyer.id}/balance", headers=market.admin)).json()
+    assert (balance["balance_cents"], balance["reserved_cents"]) == (100_000, 0)
