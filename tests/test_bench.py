@@ -60,3 +60,20 @@ def test_the_summary_runs_both_benchmarks_and_judges_every_target() -> None:
     assert summary["memory_peak_rss_mb"]["measured"] == max(peaks)
     for name, row in summary.items():
         assert name in table and row["met"] in (True, False)
+
+
+@pytest.mark.slow
+def test_the_channels_benchmark_measures_batch_email_and_leads() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.channels", "--rows", "300", "--seconds", "0.5", "--connections", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.rstrip().rpartition("\n")[2])
+    assert report["batch"]["rows"] == 300 and report["batch"]["rows_per_second"] > 0
+    assert report["batch"]["peak_rss_mb"] > 0
+    assert report["email"]["messages"] > 0 and report["email"]["errors"] == 0
+    assert report["leads"]["leads_per_second"] > 0 and report["leads"]["errors"] == 0
