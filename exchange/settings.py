@@ -29,8 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_password: str | None = None
     smtp_starttls: bool | None = None
     smtp_from: str = "leads@lead-exchange.invalid"
-    # File deliveries batched by campaign: how often the batches are looked at.
-    file_batch_poll_seconds: float = 15.0
+    # The upkeep beat (jobs/upkeep.py): expired pings' bids released, batched files sent.
+    upkeep_seconds: float = 15.0
     # How long one process has a batch it is sending before another may send it again.
     file_batch_claim_seconds: float = 120.0
     max_body_bytes: int = 1024 * 1024
@@ -59,7 +59,7 @@ _ENV = {
     "EXCHANGE_SMTP_PASSWORD": "smtp_password",
     "EXCHANGE_SMTP_STARTTLS": "smtp_starttls",
     "EXCHANGE_SMTP_FROM": "smtp_from",
-    "EXCHANGE_FILE_BATCH_POLL_SECONDS": "file_batch_poll_seconds",
+    "EXCHANGE_UPKEEP_SECONDS": "upkeep_seconds",
     "EXCHANGE_FILE_BATCH_CLAIM_SECONDS": "file_batch_claim_seconds",
     "EXCHANGE_MAX_BODY_BYTES": "max_body_bytes",
     "EXCHANGE_WRITER_MAX_BATCH": "writer_max_batch",

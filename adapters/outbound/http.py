@@ -299,17 +299,24 @@ class HttpAdapter:
             request.content_type,
             request.timeout_ms,
         )
-        return Delivery(
-            status=answer.status,
-            body=answer.body,
-            content_type=answer.content_type,
-            latency_ms=answer.latency_ms,
-            error=answer.error,
-            transient=answer.error is not None or (answer.status or 0) >= 500,
-        )
+        return delivered(answer)
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def delivered(answer: HttpExchange, *, retry_statuses: frozenset[int] = frozenset()) -> Delivery:
+    """An HTTP answer as a delivery's: worth another try after a network error, a 5xx, or one
+    of `retry_statuses`."""
+    status = answer.status or 0
+    return Delivery(
+        status=answer.status,
+        body=answer.body,
+        content_type=answer.content_type,
+        latency_ms=answer.latency_ms,
+        error=answer.error,
+        transient=answer.error is not None or status >= 500 or status in retry_statuses,
+    )
 
 
 def _target(step: Any, field: str) -> HttpTarget:

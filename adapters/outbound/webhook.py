@@ -24,7 +24,7 @@ import msgspec
 from standardwebhooks import Webhook
 
 from adapters.netguard import check_destination
-from adapters.outbound.http import HttpClient
+from adapters.outbound.http import HttpClient, delivered
 from adapters.outbound.protocol import Delivery, Request, Stage
 from exchange.errors import field_invalid
 
@@ -109,14 +109,8 @@ class WebhookAdapter:
         answer = await self.client.send(
             "POST", request.target, headers, body, request.content_type, request.timeout_ms
         )
-        return Delivery(
-            status=answer.status,
-            body=answer.body,
-            content_type=answer.content_type,
-            latency_ms=answer.latency_ms,
-            error=answer.error,
-            transient=answer.error is not None or (answer.status or 0) >= 500 or answer.status == 429,
-        )
+        # A receiver asking to slow down (429) will take the lead later.
+        return delivered(answer, retry_statuses=frozenset({429}))
 
     async def close(self) -> None:
         await self.client.close()

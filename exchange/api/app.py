@@ -40,8 +40,8 @@ from exchange.api.verticals import VerticalController
 from exchange.clock import Clock, utc_now
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.jobs.distribute import JobContext
-from exchange.jobs.file_batches import FileBatcher
 from exchange.jobs.outbox import OutboxRunner
+from exchange.jobs.upkeep import Upkeep
 from exchange.pipeline.sources import SourceScores
 from exchange.pipeline.validate import zip_states
 from exchange.settings import Settings, load_settings
@@ -77,17 +77,17 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         lease_seconds=settings.outbox_lease_seconds,
     )
     runner = OutboxRunner(jobs, poll_seconds=settings.outbox_poll_seconds)
-    batcher = FileBatcher(
+    upkeep = Upkeep(
         engine,
         adapters,
         clock,
-        poll_seconds=settings.file_batch_poll_seconds,
+        poll_seconds=settings.upkeep_seconds,
         claim_seconds=settings.file_batch_claim_seconds,
     )
     writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
     writer.start()
     runner.start()
-    batcher.start()
+    upkeep.start()
     if checkpointer is not None:
         checkpointer.start(engine)
     services = Services(
@@ -96,7 +96,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         clock=clock,
         writer=writer,
         runner=runner,
-        batcher=batcher,
+        upkeep=upkeep,
         jobs=jobs,
         verticals=verticals,
         metrics=Metrics(),
@@ -129,7 +129,7 @@ async def stop_services(services: Services) -> None:
         await services.checkpointer.stop()
     await services.writer.stop()
     await services.runner.stop()
-    await services.batcher.stop()
+    await services.upkeep.stop()
     await services.jobs.adapters.close()
     await services.engine.dispose()
     if services.checkpointer is not None:

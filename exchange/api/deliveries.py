@@ -114,6 +114,10 @@ class FileBatchView(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: datetime | None
 
 
+def file_batch_view(row: Any) -> FileBatchView:
+    return FileBatchView(**{f: getattr(row, f) for f in FileBatchView.__struct_fields__})
+
+
 class FileBatchPage(Page, kw_only=True):
     items: list[FileBatchView]
 
@@ -146,7 +150,7 @@ class FileBatchController(Controller):
             query = query.where(b.id < cursor)
         async with services.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        items = [FileBatchView(**{f: getattr(r, f) for f in FileBatchView.__struct_fields__}) for r in rows]
+        items = [file_batch_view(r) for r in rows]
         return FileBatchPage(
             items=items[:limit], next_cursor=items[limit - 1].id if len(rows) > limit else None
         )
@@ -161,4 +165,4 @@ class FileBatchController(Controller):
             raise NotFound(f"no failed file batch {batch_id}")
         async with services.engine.connect() as conn:
             row = (await conn.execute(select(t.file_batches).where(t.file_batches.c.id == batch_id))).one()
-        return FileBatchView(**{f: getattr(row, f) for f in FileBatchView.__struct_fields__})
+        return file_batch_view(row)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.clock import Clock
 from exchange.jobs.distribute import JobContext
-from exchange.jobs.file_batches import FileBatcher
 from exchange.jobs.outbox import OutboxRunner
+from exchange.jobs.upkeep import Upkeep
 from exchange.pipeline.sources import SourceScores
 from exchange.settings import Settings
 from exchange.storage.checkpoint import WalCheckpointer
@@ -71,7 +71,7 @@ class Services:
     clock: Clock
     writer: LeadWriter
     runner: OutboxRunner
-    batcher: FileBatcher
+    upkeep: Upkeep
     jobs: JobContext
     verticals: VerticalCache
     metrics: Metrics

@@ -15,7 +15,6 @@ operators see it (`GET /v1/file-batches?state=failed`) and send it again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,13 +24,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound.registry import AdapterRegistry
-from exchange.clock import Clock
 from exchange.distribution.batches import batch_options
 from exchange.distribution.calls import from_record
-from exchange.distribution.pings import expire_pings
 from exchange.ids import new_id
 from exchange.storage import tables as t
-from exchange.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -203,44 +199,3 @@ async def retry_batch(engine: AsyncEngine, batch_id: str, now: datetime) -> bool
             .values(state="open", due_at=now, attempts=0)
         )
     return done.rowcount == 1
-
-
-class FileBatcher:
-    """Forms and sends batched files every `poll_seconds` in this process."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        adapters: AdapterRegistry,
-        clock: Clock,
-        *,
-        poll_seconds: float,
-        claim_seconds: float = CLAIM_SECONDS,
-    ) -> None:
-        self.engine, self.adapters, self.clock = engine, adapters, clock
-        self.poll_seconds, self.claim_seconds = poll_seconds, claim_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    async def run_once(self) -> int:
-        now = self.clock()
-        # The same beat releases the bids held for publishers' pings that were never posted.
-        await expire_pings(self.engine, now)
-        await form_batches(self.engine, now)
-        return await send_due(self.engine, self.adapters, now, claim_seconds=self.claim_seconds)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="file-batches")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # a bad moment of the database: the next round tries again
-                log.exception("file batches: a round failed")
-            await asyncio.sleep(self.poll_seconds)

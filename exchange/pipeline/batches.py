@@ -156,7 +156,8 @@ async def _import_chunk(
     services: Any, source: Source, batch: Any, chunk: list[tuple[int, dict[str, Any] | str]]
 ) -> None:
     """A chunk's rows through intake together (their writes share group commits), then their
-    outcomes and the batch's next row, in one transaction."""
+    outcomes and the batch's next row, in one transaction: a chunk is recorded whole or not
+    at all, so a resumed import never records a row twice."""
 
     async def one(number: int, fields: dict[str, Any] | str) -> dict[str, Any]:
         if isinstance(fields, str):  # a row the file could not give as fields
@@ -181,11 +182,6 @@ async def _import_chunk(
 
     outcomes = await asyncio.gather(*(one(number, fields) for number, fields in chunk))
     async with services.engine.begin() as conn:
-        await conn.execute(
-            t.batch_rows.delete().where(
-                t.batch_rows.c.batch_id == batch.id, t.batch_rows.c.row.in_([o["row"] for o in outcomes])
-            )
-        )
         await conn.execute(t.batch_rows.insert(), outcomes)
         await conn.execute(
             update(t.batches)

@@ -57,7 +57,7 @@ def _wait(what: str, check: object, seconds: float = 30) -> None:
 def test_a_batch_killed_mid_upload_is_sent_whole_once(slow_ftp: tuple[int, Path], tmp_path: Path) -> None:
     ftp_port, root = slow_ftp
     database = f"sqlite:///{tmp_path / 'exchange.db'}"
-    env = {"EXCHANGE_FILE_BATCH_POLL_SECONDS": "0.2", "EXCHANGE_FILE_BATCH_CLAIM_SECONDS": "2"}
+    env = {"EXCHANGE_UPKEEP_SECONDS": "0.2", "EXCHANGE_FILE_BATCH_CLAIM_SECONDS": "2"}
     port = free_port()
     server = start_server(database, port, tmp_path / "first.log", **env)
     lead_ids = []

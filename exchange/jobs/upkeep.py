@@ -1,0 +1,60 @@
+"""The server's upkeep beat: time-driven work no request or outbox row wakes.
+
+Every `poll_seconds`, in each server process: the bids held for publishers' pings that
+expired unposted are released (distribution/pings.py), and batched file deliveries are
+formed and sent (jobs/file_batches.py). Each step is a conditional update, so any number of
+processes may beat at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.outbound.registry import AdapterRegistry
+from exchange.clock import Clock
+from exchange.distribution.pings import expire_pings
+from exchange.jobs.file_batches import CLAIM_SECONDS, form_batches, send_due
+from exchange.tasks import stop_task
+
+log = logging.getLogger(__name__)
+
+
+class Upkeep:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        adapters: AdapterRegistry,
+        clock: Clock,
+        *,
+        poll_seconds: float,
+        claim_seconds: float = CLAIM_SECONDS,
+    ) -> None:
+        self.engine, self.adapters, self.clock = engine, adapters, clock
+        self.poll_seconds, self.claim_seconds = poll_seconds, claim_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> None:
+        now = self.clock()
+        await expire_pings(self.engine, now)
+        await form_batches(self.engine, now)
+        await send_due(self.engine, self.adapters, now, claim_seconds=self.claim_seconds)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="upkeep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await stop_task(self._task)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # a bad moment of the database: the next beat tries again
+                log.exception("upkeep: a beat failed")
+            await asyncio.sleep(self.poll_seconds)
