@@ -22,6 +22,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where the SMTP inbox listens (all interfaces: 0.0.0.0).
     smtp_host: str = "127.0.0.1"
     ftp_port: int | None = None
+    # The FTP drop box: where it listens, where homes are kept and for how long, the largest
+    # file, and for servers behind NAT the passive ports ("30000-30049") and public address.
+    ftp_host: str = "127.0.0.1"
+    ftp_root: str = "./var/ftp"
+    ftp_keep_days: float = 30.0
+    ftp_max_file_bytes: int = 64 * 1024 * 1024
+    ftp_passive_ports: str | None = None
+    ftp_public_host: str | None = None
     allow_private_destinations: bool = False
     smtp_relay: str | None = None
     # The relay's login and STARTTLS (None: used when the relay offers it), and the sender.
@@ -53,6 +61,12 @@ _ENV = {
     "EXCHANGE_SMTP_PORT": "smtp_port",
     "EXCHANGE_SMTP_HOST": "smtp_host",
     "EXCHANGE_FTP_PORT": "ftp_port",
+    "EXCHANGE_FTP_HOST": "ftp_host",
+    "EXCHANGE_FTP_ROOT": "ftp_root",
+    "EXCHANGE_FTP_KEEP_DAYS": "ftp_keep_days",
+    "EXCHANGE_FTP_MAX_FILE_BYTES": "ftp_max_file_bytes",
+    "EXCHANGE_FTP_PASSIVE_PORTS": "ftp_passive_ports",
+    "EXCHANGE_FTP_PUBLIC_HOST": "ftp_public_host",
     "EXCHANGE_ALLOW_PRIVATE_DESTINATIONS": "allow_private_destinations",
     "EXCHANGE_SMTP_RELAY": "smtp_relay",
     "EXCHANGE_SMTP_USERNAME": "smtp_username",

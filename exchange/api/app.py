@@ -108,6 +108,10 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         from exchange.api.smtp import start_smtp  # aiosmtpd, only where the inbox is on
 
         services.smtp = await start_smtp(services, settings.smtp_host, settings.smtp_port)
+    if settings.ftp_port:
+        from exchange.api.ftp import start_ftp  # aioftp's server, only where the drop box is on
+
+        services.ftp = await start_ftp(services)
     return services
 
 
@@ -125,6 +129,8 @@ async def stop_services(services: Services) -> None:
     if services.smtp is not None:
         services.smtp.close()
         await services.smtp.wait_closed()
+    if services.ftp is not None:
+        await services.ftp.close()
     if services.checkpointer is not None:
         await services.checkpointer.stop()
     await services.writer.stop()

@@ -81,6 +81,8 @@ class Services:
     checkpointer: WalCheckpointer | None = None
     # The SMTP inbox, when EXCHANGE_SMTP_PORT is set (api/smtp.py).
     smtp: Any = None
+    # The FTP drop box, when EXCHANGE_FTP_PORT is set (api/ftp.py).
+    ftp: Any = None
 
 
 ServicesDep = NamedDependency[Services]

@@ -1,4 +1,5 @@
-"""Batches of leads: a CSV or XLSX file, each row a lead through the same intake as any post.
+"""Batches of leads: a file (CSV, XLSX, XML or NDJSON), each row a lead through the same
+intake as any post. `POST /v1/leads/batch` sends one; so do the FTP drop box and pulls.
 
     accept   the file is stored whole with its batch (`batches.data`) and its import owed on the
              outbox, in one transaction: 202 means the file survives a crash
@@ -12,7 +13,12 @@
              uploads. No row becomes two leads.
 
 Rows are distributed as `mode=async` posts are: stored, then offered by the outbox runner;
-`GET /v1/batches/{id}` reads each row's lead as it stands now (sold, unsold, …).
+`GET /v1/batches/{id}` reads each row's lead as it stands now (sold, unsold, …). A batch
+whose origin asks for `"mode": "sync"` (the FTP drop box, whose results file is written once)
+has each chunk's rows sold before the chunk is recorded, so every outcome is final.
+
+A "row" of an XML file is a `<lead>` (the root, or each child of another root such as
+`<leads>`) or an ADF `<prospect>`; of an NDJSON file, a line holding one JSON object.
 """
 
 from __future__ import annotations
@@ -31,8 +37,14 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exchange.errors import Invalid
+from adapters.inbound.adf import prospects_from_root
+from adapters.inbound.json import decode_json
+from adapters.inbound.nesting import nest_dotted
+from adapters.inbound.safexml import local_name, parse_xml
+from adapters.inbound.xml import element_fields
+from exchange.errors import BadRequest, Invalid
 from exchange.ids import new_id
+from exchange.pipeline.dropbox import DropBox
 from exchange.pipeline.intake import Posted, Source, receive_fields
 from exchange.storage import tables as t
 from exchange.storage.outbox import Lease
@@ -46,6 +58,17 @@ MAX_CELL = 10_000
 # A cell longer than a field could ever be is cut here and refused by validation.
 csv.field_size_limit(MAX_CELL + 1)
 STATUSES = ("sold", "unsold", "accepted", "duplicate", "rejected")
+# A file's extension and the format it is read as.
+FORMATS = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".xml": "xml",
+    ".adf": "xml",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+# XML is read whole (lxml, no entities, no DTD): a file of leads this big is already huge.
+MAX_XML_BYTES = 32 * 1024 * 1024
 
 
 class BatchRowView(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +90,12 @@ class BatchView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+def format_of_name(name: str) -> str | None:
+    """`csv`, `xlsx`, `xml` or `ndjson` from a file's name, or None for any other file."""
+    dot = name.rfind(".")
+    return FORMATS.get(name[dot:].lower()) if dot > 0 else None
+
+
 def sniff_format(body: bytes, content_type: str | None) -> str | None:
     """`csv` or `xlsx` from the content type, or from the bytes (an XLSX file is a zip)."""
     media = (content_type or "").split(";")[0].strip().lower()
@@ -80,9 +109,18 @@ def sniff_format(body: bytes, content_type: str | None) -> str | None:
 
 
 async def accept_batch(
-    conn: AsyncConnection, *, publisher_id: str, vertical: str, format: str, data: bytes, now: datetime
+    conn: AsyncConnection,
+    *,
+    publisher_id: str,
+    vertical: str,
+    format: str,
+    data: bytes,
+    now: datetime,
+    origin: dict[str, Any] | None = None,
+    name: str | None = None,
 ) -> str:
-    """Store the file and owe its import, in the caller's transaction; the batch id."""
+    """Store the file and owe its import, in the caller's transaction; the batch id.
+    `origin` ({"channel": "ftp", "path": …}) is kept on every row's lead."""
     batch_id = new_id("bat")
     await conn.execute(
         t.batches.insert().values(
@@ -92,6 +130,8 @@ async def accept_batch(
             status="processing",
             format=format,
             data=data,
+            origin=origin,
+            name=name,
             total=None,
             next_row=1,
             created_at=now,
@@ -144,6 +184,11 @@ async def import_batch(ctx: Any, *, lead_id: str | None, lease: Lease, batch_id:
             chunk = []
     if chunk:
         await _import_chunk(services, source, batch, chunk)
+    if (batch.origin or {}).get("channel") == "ftp":  # before `done`: a crash writes it again
+        async with services.engine.connect() as conn:
+            view = await batch_view(conn, batch)
+        drop = DropBox(services.settings.ftp_root)
+        await asyncio.to_thread(drop.write_results, batch.publisher_id, batch.origin["path"], view.rows)
     async with services.engine.begin() as conn:
         await conn.execute(
             update(t.batches)
@@ -158,6 +203,8 @@ async def _import_chunk(
     """A chunk's rows through intake together (their writes share group commits), then their
     outcomes and the batch's next row, in one transaction: a chunk is recorded whole or not
     at all, so a resumed import never records a row twice."""
+    base = {key: value for key, value in (batch.origin or {"channel": "batch"}).items() if key != "mode"}
+    mode = "sync" if (batch.origin or {}).get("mode") == "sync" else "async"
 
     async def one(number: int, fields: dict[str, Any] | str) -> dict[str, Any]:
         if isinstance(fields, str):  # a row the file could not give as fields
@@ -169,9 +216,9 @@ async def _import_chunk(
             body=b"",
             content_type=f"text/{batch.format}",
             vertical=batch.vertical,
-            mode="async",
+            mode=mode,
             idempotency_key=key,
-            origin={"channel": "batch", "batch_id": batch.id, "row": number},
+            origin={**base, "batch_id": batch.id, "row": number},
         )
         try:
             received = await receive_fields(services, source, posted, fields)
@@ -202,6 +249,12 @@ def _outcome(batch_id: str, row: int, lead_id: str | None, status: str, errors: 
 
 def read_rows(format: str, data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Each data row (1 is the first after the header) as fields, or why it cannot be one."""
+    if format == "xml":
+        yield from _xml_rows(data)
+        return
+    if format == "ndjson":
+        yield from _ndjson_rows(data)
+        return
     rows = _csv_rows(data) if format == "csv" else _xlsx_rows(data)
     header: list[str] | None = None
     for number, cells in enumerate(rows):
@@ -230,6 +283,51 @@ def read_rows(format: str, data: bytes) -> Iterator[tuple[int, dict[str, Any] | 
                 if name and value not in (None, "")
             },
         )
+
+
+def _xml_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """`<lead>` (one lead), any other root whose `<lead>` children are leads, or ADF."""
+    if len(data) > MAX_XML_BYTES:
+        yield 1, f"an XML file may hold up to {MAX_XML_BYTES // (1024 * 1024)} MiB; send more files"
+        return
+    try:
+        root = parse_xml(data)
+        name = local_name(root).lower()
+        if name == "adf":
+            leads = prospects_from_root(root)
+        elif name == "lead":
+            leads = [nest_dotted(element_fields(root))]
+        else:
+            children = [child for child in root if local_name(child).lower() == "lead"]
+            leads = [nest_dotted(element_fields(child)) for child in children]
+            if not leads:
+                yield 1, f"an XML file holds <lead> elements (or is ADF); <{local_name(root)}> has none"
+                return
+    except (BadRequest, RecursionError) as exc:
+        yield 1, f"unreadable XML: {getattr(exc, 'message', None) or type(exc).__name__}"
+        return
+    yield from enumerate(leads[:MAX_ROWS], start=1)
+    if len(leads) > MAX_ROWS:
+        yield MAX_ROWS + 1, f"the file has more than {MAX_ROWS} rows: the rest are not read"
+
+
+def _ndjson_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """One JSON object per line; blank lines are skipped, other lines are refused rows."""
+    number = 0
+    for line in io.BytesIO(data):
+        if not line.strip():
+            continue
+        number += 1
+        if number > MAX_ROWS:
+            yield number, f"the file has more than {MAX_ROWS} rows: the rest are not read"
+            return
+        try:
+            document = decode_json(line.strip(), None)
+            if not isinstance(document, dict):
+                raise BadRequest("a line holds one JSON object", code="invalid_body")
+            yield number, nest_dotted(document)
+        except (BadRequest, RecursionError) as exc:
+            yield number, f"unreadable line: {getattr(exc, 'message', None) or type(exc).__name__}"
 
 
 def _column(name: Any) -> str:

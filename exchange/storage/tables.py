@@ -420,8 +420,12 @@ class BatchRow(Base):
     publisher_id: Mapped[str] = mapped_column(String(32), index=True)
     vertical: Mapped[str] = mapped_column(String(48))
     status: Mapped[str] = mapped_column(String(16))  # processing | done
-    format: Mapped[str] = mapped_column(String(8))  # csv | xlsx
+    format: Mapped[str] = mapped_column(String(8))  # csv | xlsx | xml | ndjson
     data: Mapped[bytes | None] = mapped_column(LargeBinary)  # dropped once the batch is done
+    # Where the file came from when not `POST /v1/leads/batch` ({"channel": "ftp", "path"}),
+    # kept on each row's lead; and the file's own name.
+    origin: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    name: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int | None] = mapped_column(Integer)
     next_row: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
