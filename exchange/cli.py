@@ -74,16 +74,19 @@ def demo() -> None:
 
 @cli.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(help="a .csv or .xlsx file of leads, a header row first")],
+    file: Annotated[Path, typer.Argument(help="a .csv, .xlsx, .xml or .ndjson file of leads")],
     publisher: Annotated[str, typer.Option(help="the publisher the leads come from")],
     vertical: Annotated[str, typer.Option(help="their vertical, e.g. auto_insurance")],
 ) -> None:
     """Import a file of leads for a publisher: the same batch as POST /v1/leads/batch, with
     progress. Stopped midway, it goes on when this or any server next runs."""
+    from exchange.pipeline.batches import format_of_name
+
     logging.basicConfig(level="WARNING")
-    if file.suffix.lower() not in (".csv", ".xlsx") or not file.is_file():
-        raise typer.BadParameter("a .csv or .xlsx file", param_hint="FILE")
-    counts = asyncio.run(_import(file.read_bytes(), file.suffix.lower().lstrip("."), publisher, vertical))
+    format = format_of_name(file.name)
+    if format is None or not file.is_file():
+        raise typer.BadParameter("a .csv, .xlsx, .xml or .ndjson file", param_hint="FILE")
+    counts = asyncio.run(_import(file.read_bytes(), format, publisher, vertical))
     typer.echo(" ".join(f"{status}={n}" for status, n in counts.items()))
 
 

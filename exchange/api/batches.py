@@ -1,4 +1,4 @@
-"""Batches over HTTP: `POST /v1/leads/batch` (CSV or XLSX) → 202, `GET /v1/batches/{id}`."""
+"""Batches over HTTP: `POST /v1/leads/batch` (CSV, XLSX, XML, NDJSON) → 202, `GET /v1/batches/{id}`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class BatchController(Controller):
 
     @post(
         "/v1/leads/batch",
-        summary="Send many leads as one CSV or XLSX file (publisher) → 202, then GET /v1/batches/{id}",
+        summary="Send many leads as one CSV, XLSX, XML or NDJSON file (publisher) → 202",
         status_code=202,
         request_max_body_size=MAX_BATCH_BYTES,
     )
@@ -45,7 +45,11 @@ class BatchController(Controller):
         body = await request.body()
         format = sniff_format(body, request.headers.get("content-type"))
         if format is None:
-            raise field_invalid("body", "unsupported_media_type", "send text/csv or an .xlsx workbook")
+            raise field_invalid(
+                "body",
+                "unsupported_media_type",
+                "send text/csv, an .xlsx workbook, application/xml or application/x-ndjson",
+            )
         if not body.strip():
             raise field_invalid("body", "empty", "the file holds no rows")
         async with services.engine.connect() as conn:

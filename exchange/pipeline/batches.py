@@ -96,16 +96,28 @@ def format_of_name(name: str) -> str | None:
     return FORMATS.get(name[dot:].lower()) if dot > 0 else None
 
 
+MEDIA_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+}
+
+
 def sniff_format(body: bytes, content_type: str | None) -> str | None:
-    """`csv` or `xlsx` from the content type, or from the bytes (an XLSX file is a zip)."""
+    """The format from the content type, or from the bytes when none is given (an XLSX
+    file is a zip, XML starts with `<`, NDJSON with `{`, anything else is read as CSV)."""
     media = (content_type or "").split(";")[0].strip().lower()
-    if media in ("text/csv", "application/csv"):
-        return "csv"
-    if media == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
-        return "xlsx"
     if media in ("", "application/octet-stream"):
-        return "xlsx" if body[:4] == b"PK\x03\x04" else "csv"
-    return None
+        start = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+        if body[:4] == b"PK\x03\x04":
+            return "xlsx"
+        return {b"<": "xml", b"{": "ndjson"}.get(start[:1], "csv")
+    return MEDIA_TYPES.get(media)
 
 
 async def accept_batch(
@@ -275,14 +287,15 @@ def read_rows(format: str, data: bytes) -> Iterator[tuple[int, dict[str, Any] | 
         if len(cells) > len(header) and any(c not in (None, "") for c in cells[len(header) :]):
             yield number, f"{len(cells)} cells for {len(header)} columns"
             continue
-        yield (
-            number,
-            {
-                name: _cell(value)
-                for name, value in zip(header, cells, strict=False)
-                if name and value not in (None, "")
-            },
-        )
+        flat = {
+            name: _cell(value)
+            for name, value in zip(header, cells, strict=False)
+            if name and value not in (None, "")
+        }
+        try:  # `consent.text` columns fill the lead's `consent`, as in a form post
+            yield number, nest_dotted(flat)
+        except BadRequest as exc:
+            yield number, exc.message
 
 
 def _xml_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from typing import Any
 
 import openpyxl
@@ -133,3 +134,49 @@ async def test_files_that_are_not_leads_are_refused_or_named(market: Market) -> 
     assert only["status"] == "rejected"  # read (José, in Latin-1), and missing required fields
     lead = await market.client.get(f"/v1/leads/{only['lead_id']}", headers=publisher.auth)
     assert lead.json()["fields"]["first_name"] == "José"
+
+
+async def test_xml_and_ndjson_batches_read_a_lead_per_element_or_line(market: Market) -> None:
+    publisher = await market.publisher()
+    plain = [{k: v for k, v in auto_insurance_lead().items() if k != "consent"} for _ in range(2)]
+    leads_xml = "".join(
+        "<lead>" + "".join(f"<{k}>{v}</{k}>" for k, v in one.items()) + "</lead>" for one in plain
+    )
+    ndjson = "\n".join([json.dumps(auto_insurance_lead()), "[1, 2]", '{"first_name": ', ""])
+    bodies = {
+        "application/xml": f"<?xml version='1.0'?><leads>{leads_xml}</leads>".encode(),
+        "application/x-ndjson": ndjson.encode(),
+        # XML with a DTD is refused, never expanded: the file is one refused row.
+        "text/xml": b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY e "x">]><lead><zip>&e;</zip></lead>',
+    }
+    outcomes = {}
+    for media_type, body in bodies.items():
+        answer = await market.client.post(
+            "/v1/leads/batch?vertical=auto_insurance",
+            content=body,
+            headers={**publisher.auth, "Content-Type": media_type},
+        )
+        assert answer.status_code == 202, answer.text
+        batch = await finished(market, answer.json()["batch_id"], publisher.auth)
+        outcomes[media_type] = [(r["row"], r["status"]) for r in batch["rows"]]
+        if media_type == "text/xml":
+            assert batch["rows"][0]["errors"][0]["code"] == "unreadable_row"
+    assert outcomes == {
+        "application/xml": [(1, "unsold"), (2, "unsold")],
+        "application/x-ndjson": [(1, "unsold"), (2, "rejected"), (3, "rejected")],
+        "text/xml": [(1, "rejected")],
+    }
+
+
+async def test_dotted_columns_fill_nested_fields_such_as_consent(market: Market) -> None:
+    publisher = await market.publisher()
+    header = [*COLUMNS, "consent.text", "consent.timestamp"]
+    body = csv_bytes([[*row(), "I agree to be contacted.", "2026-11-01T10:00:00Z"]], header=header)
+    answer = await market.client.post(
+        "/v1/leads/batch?vertical=auto_insurance",
+        content=body,
+        headers={**publisher.auth, "Content-Type": "text/csv"},
+    )
+    batch = await finished(market, answer.json()["batch_id"], publisher.auth)
+    lead = (await market.client.get(f"/v1/leads/{batch['rows'][0]['lead_id']}", headers=market.admin)).json()
+    assert lead["consent"]["text"] == "I agree to be contacted." and not lead.get("extra")
