@@ -8,6 +8,7 @@ import pytest
 
 from adapters.inbound import parse_adf_prospects, parse_lead_body
 from exchange.errors import BadRequest
+from exchange.pipeline.batches import format_of_name, read_rows
 
 SAMPLES = Path(__file__).parents[2].parent / "shared" / "samples" / "adf"
 HOSTILE = {"seorylie_xxe_attack.xml"}
@@ -60,3 +61,17 @@ def test_broken_instruction_sample_reads_its_contact(samples_dir: Path) -> None:
         "393-999-3922",
     )
     assert fields["vendor_name"] == "Acura of Bellevue"
+
+
+@pytest.mark.parametrize("name", _samples() or ["(no samples)"])
+def test_each_sample_dropped_as_a_file_is_a_batch_of_its_prospects(samples_dir: Path, name: str) -> None:
+    data = (samples_dir / name).read_bytes()
+    rows = list(read_rows(format_of_name(name) or "", data))
+    assert [fields for _, fields in rows] == parse_adf_prospects(data)
+    assert [number for number, _ in rows] == list(range(1, len(rows) + 1))
+
+
+def test_a_hostile_sample_dropped_as_a_file_is_one_refused_row(samples_dir: Path) -> None:
+    for name in HOSTILE:
+        rows = list(read_rows("xml", (samples_dir / name).read_bytes()))
+        assert len(rows) == 1 and isinstance(rows[0][1], str) and "unreadable XML" in rows[0][1]
