@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from exchange.settings import load_settings
+from exchange.clock import utc_now
+from exchange.settings import Settings, load_settings
 
 cli = typer.Typer(help="The lead exchange.", no_args_is_help=True, add_completion=False)
 
@@ -20,6 +21,7 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option(help="seed a demo marketplace first")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    workers: Annotated[int, typer.Option(help="server processes on this port (PostgreSQL only)")] = 1,
 ) -> None:
     """Start the HTTP API with its background work (migrations are applied first)."""
     import uvicorn
@@ -28,6 +30,23 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
+    _one_process_on_sqlite(settings, several=workers > 1)
+    if workers > 1:
+        if demo:
+            raise typer.BadParameter("the demo runs in one process", param_hint="--workers")
+        from exchange.storage.migrate import upgrade
+
+        upgrade(settings.database_url)  # once, before the processes start
+        uvicorn.run(
+            "exchange.api.app:create_server_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
     if demo:
         import msgspec
 
@@ -39,6 +58,45 @@ def serve(
     uvicorn.run(
         create_app(settings, settle_heap=True), host=host, port=port, log_level=log_level, access_log=False
     )
+
+
+@cli.command()
+def worker(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    burst: Annotated[bool, typer.Option(help="stop once the queue is empty (tests, one-off runs)")] = False,
+) -> None:
+    """Run background jobs from Redis (REDIS_URL) beside any number of `serve` processes."""
+    from exchange.jobs.worker import build_worker
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    if not settings.redis_url:
+        typer.echo("exchange worker needs REDIS_URL (redis://host:6379/0): the queue it works from", err=True)
+        raise typer.Exit(2)
+    _one_process_on_sqlite(settings, several=True)
+    build_worker(settings, burst=burst).run()
+
+
+def _one_process_on_sqlite(settings: Settings, *, several: bool) -> None:
+    """SQLite serves one process: more are refused here, with the way out."""
+    from exchange.storage.db import SqliteBusy, SqliteLock, sqlite_path
+
+    if sqlite_path(settings.database_url) is None:
+        return
+    if several:
+        typer.echo(
+            "SQLite serves one process: serve --workers and exchange worker need PostgreSQL "
+            "(DATABASE_URL=postgresql+asyncpg://user@host/db)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        lock = SqliteLock.take(settings.database_url)
+    except SqliteBusy as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if lock is not None:
+        lock.release()
 
 
 @cli.command()
@@ -91,34 +149,38 @@ def import_file(
 
 
 async def _import(data: bytes, format: str, publisher_id: str, vertical: str) -> dict[str, int]:
+    """Store the batch and follow it to its end. This process imports it, unless a server
+    already has the (SQLite) database: then that server imports it, and this one watches."""
     from sqlalchemy import func, select
 
     from exchange.api.app import start_services, stop_services
     from exchange.pipeline.batches import accept_batch, batch_view, read_rows
     from exchange.storage import tables as t
+    from exchange.storage.db import SqliteBusy, create_engine
 
+    settings = load_settings()
     total = sum(1 for _ in read_rows(format, data))
-    services = await start_services(load_settings())
     try:
-        if await services.verticals.get(vertical) is None:
-            raise typer.BadParameter(f"no vertical {vertical!r}", param_hint="--vertical")
-        async with services.engine.begin() as conn:
+        services = await start_services(settings)
+        engine = services.engine
+    except SqliteBusy:
+        services, engine = None, create_engine(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            if await conn.scalar(select(t.verticals.c.key).where(t.verticals.c.key == vertical)) is None:
+                raise typer.BadParameter(f"no vertical {vertical!r}", param_hint="--vertical")
             if await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == publisher_id)) is None:
                 raise typer.BadParameter(f"no publisher {publisher_id}", param_hint="--publisher")
             batch_id = await accept_batch(
-                conn,
-                publisher_id=publisher_id,
-                vertical=vertical,
-                format=format,
-                data=data,
-                now=services.clock(),
+                conn, publisher_id=publisher_id, vertical=vertical, format=format, data=data, now=utc_now()
             )
-        services.runner.notify()
+        if services is not None:
+            services.runner.notify()
         rows = select(func.count()).select_from(t.batch_rows).where(t.batch_rows.c.batch_id == batch_id)
         done = 0
         with typer.progressbar(length=total, label=f"batch {batch_id}") as bar:
             while True:
-                async with services.engine.connect() as conn:
+                async with engine.connect() as conn:
                     batch = (await conn.execute(select(t.batches).where(t.batches.c.id == batch_id))).one()
                     now_done = int(await conn.scalar(rows) or 0)
                     if batch.status == "done":
@@ -128,7 +190,10 @@ async def _import(data: bytes, format: str, publisher_id: str, vertical: str) ->
                 done = now_done
                 await asyncio.sleep(0.2)
     finally:
-        await stop_services(services)
+        if services is not None:
+            await stop_services(services)
+        else:
+            await engine.dispose()
 
 
 def main() -> None:

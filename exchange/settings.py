@@ -49,6 +49,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a claimed outbox row is someone's unless renewed (every third of it) by the
     # process working on it: work whose process died is taken over within about this long.
     outbox_lease_seconds: float = 6.0
+    # How many jobs one `exchange worker` runs at once.
+    worker_jobs: int = 32
     # How long a source's closed-loop score is reused before it is computed again.
     source_score_seconds: float = 300.0
     demo: bool = False
@@ -80,6 +82,7 @@ _ENV = {
     "EXCHANGE_OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
     "EXCHANGE_OUTBOX_LEASE_SECONDS": "outbox_lease_seconds",
     "EXCHANGE_SOURCE_SCORE_SECONDS": "source_score_seconds",
+    "EXCHANGE_WORKER_JOBS": "worker_jobs",
 }
 
 

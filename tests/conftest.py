@@ -90,6 +90,25 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The tests' Redis database, emptied for each test."""
+    service_or_skip("Redis", "127.0.0.1", 6379)
+
+    async def flush() -> None:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+
+    asyncio.run(flush())
+    return REDIS_URL
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """A migrated, empty database of each kind, fresh for every test."""

@@ -65,3 +65,31 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_worker(database_url: str, redis_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`exchange worker`, once it has started (its log says so)."""
+    environ = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "EXCHANGE_ADMIN_KEY": ADMIN_KEY,
+        "EXCHANGE_OUTBOX_LEASE_SECONDS": "1",
+        "EXCHANGE_ALLOW_PRIVATE_DESTINATIONS": "1",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange.cli", "worker", "--log-level", "info"],
+        env=environ,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "exchange worker ready" in log.read_text(errors="replace"):
+            return process
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited: {log.read_text()}")
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"worker did not start: {log.read_text()}")

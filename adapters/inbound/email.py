@@ -165,6 +165,12 @@ def lead_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return fields
 
 
+def labelled_fields(text: str, *, html: bool = False) -> dict[str, str]:
+    """`Key: Value` lines (in HTML, label/value table rows too) → canonical fields, as a
+    message's body is read; {} for text that holds none (a feed item's summary, say)."""
+    return lead_fields(_html_pairs(text) if html else _line_pairs(text))
+
+
 # ----------------------------------------------------------------------------------------------------
 # The message and its parts.
 

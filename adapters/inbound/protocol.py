@@ -26,3 +26,13 @@ class InboundParser(Protocol):
     def media_types(self) -> Collection[str]: ...
 
     def parse(self, body: bytes, charset: str | None) -> ParsedBody: ...
+
+
+class SourceError(Exception):
+    """A source the exchange pulls from (a feed, a remote folder) could not be had or read;
+    `message` says why, for the pull's events. `broken`: the connection itself is gone."""
+
+    def __init__(self, message: str, *, broken: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.broken = broken

@@ -51,7 +51,19 @@ from adapters.outbound.bodies import check_mapping, literal_secrets, select_fiel
 from adapters.outbound.protocol import Delivery, Request, Stage
 from exchange.errors import field_invalid
 
-__all__ = ["FileAdapter", "FileBatch", "FileConfig"]
+__all__ = [
+    "FileAdapter",
+    "FileBatch",
+    "FileConfig",
+    "FilePlace",
+    "file_place",
+    "ftp_code",
+    "open_ftp",
+    "open_sftp",
+    "pinned_host_key",
+    "read_host_key",
+    "transport_failure",
+]
 
 CONTENT_TYPE = "text/csv"
 FTP_STORED = 226  # the FTP reply to a stored file ("closing data connection")
@@ -92,7 +104,7 @@ class FileConfig(msgspec.Struct, frozen=True, kw_only=True):
     timeout_ms: int = DEFAULT_TIMEOUT_MS
 
 
-class _Place(msgspec.Struct, frozen=True, kw_only=True):
+class FilePlace(msgspec.Struct, frozen=True, kw_only=True):
     """Where a file URL points, read once for sending."""
 
     scheme: Literal["ftp", "sftp"]
@@ -148,7 +160,7 @@ class FileAdapter:
             url=url,
             mapping=mapping,
             batch=_batch(delivery.get("batch"), f"{field}.batch"),
-            host_key=_host_key(delivery.get("host_key"), scheme, f"{field}.host_key"),
+            host_key=read_host_key(delivery.get("host_key"), scheme, f"{field}.host_key"),
             timeout_ms=timeout_ms,
         )
 
@@ -223,7 +235,7 @@ class FileAdapter:
             return Delivery(status=status, latency_ms=latency_ms, error=error, transient=transient)
 
         try:
-            place = _place(request.target)
+            place = file_place(request.target)
             known_hosts = self._known_hosts(request.options.get("host_key"))
         except ValueError as exc:
             return result(error=f"invalid request: {exc}")
@@ -249,12 +261,12 @@ class FileAdapter:
         except TimeoutError:
             return result(error="timeout", transient=True)
         except aioftp.StatusCodeError as exc:
-            code = _ftp_code(exc)
+            code = ftp_code(exc)
             reply = " ".join(exc.info).strip() if isinstance(exc.info, list) else str(exc.info)
             what = "login refused" if code in (530, 532) else "refused"
             return result(code, f"ftp {what}: {code} {reply}".rstrip(), transient=_ftp_transient(code))
         except Exception as exc:
-            failure = _failure(exc, where)
+            failure = transport_failure(exc, where)
             if failure is None:
                 raise
             return result(error=failure[0], transient=failure[1])
@@ -266,7 +278,7 @@ class FileAdapter:
         """asyncssh's `known_hosts` for a send: the pinned key alone, else the adapter's."""
         if host_key is None:
             return self.sftp_known_hosts
-        return ([asyncssh.import_public_key(str(host_key))], [], [])
+        return pinned_host_key(str(host_key))
 
 
 def _url(value: Any, *, allow_private: bool, field: str) -> str:
@@ -281,13 +293,13 @@ def _url(value: Any, *, allow_private: bool, field: str) -> str:
         raise field_invalid(field, "invalid_url", "a file delivery URL is ftp:// or sftp://")
     check_destination(url, allow_private=allow_private, field=field)
     try:
-        _place(url)
+        file_place(url)
     except ValueError as exc:
         raise field_invalid(field, "invalid_url", str(exc)) from None
     return url
 
 
-def _place(url: str) -> _Place:
+def file_place(url: str) -> FilePlace:
     """The parts of a file URL a send needs; ValueError for one no file can go to."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
@@ -305,7 +317,7 @@ def _place(url: str) -> _Place:
         raise ValueError("a control character in the user, password or path")
     if scheme == "sftp" and not user:
         raise ValueError("an sftp URL names its user: sftp://user:password@host/dir")
-    return _Place(
+    return FilePlace(
         scheme=scheme,
         host=parts.hostname,
         port=port,
@@ -368,7 +380,7 @@ def _batch(value: Any, field: str) -> FileBatch | None:
     return FileBatch(**found)
 
 
-def _host_key(value: Any, scheme: str, field: str) -> str | None:
+def read_host_key(value: Any, scheme: str, field: str) -> str | None:
     """The key in one canonical OpenSSH line; a private key or anything else is refused."""
     if value is None:
         return None
@@ -435,7 +447,14 @@ def _file_name(request: Request, key: str | None) -> str:
     return f"lead-{_safe_name(key)}.csv"
 
 
-async def _ftp_store(address: str, place: _Place, body: bytes, temporary: str, name: str) -> None:
+def pinned_host_key(host_key: str) -> Any:
+    """asyncssh's `known_hosts` trusting this one OpenSSH public key line and no other."""
+    return ([asyncssh.import_public_key(host_key)], [], [])
+
+
+async def open_ftp(address: str, place: FilePlace) -> aioftp.Client:
+    """A client logged in at `address` (the one the guard approved), in the URL's directory;
+    the caller closes it."""
     # aioftp's default: a PASV answer's address is ignored, the data goes to `address`.
     client = aioftp.Client(passive_commands=("epsv", "pasv"))
     try:
@@ -446,6 +465,36 @@ async def _ftp_store(address: str, place: _Place, body: bytes, temporary: str, n
             await client.login("anonymous", "anonymous@")
         if place.directory:
             await client.change_directory(place.directory)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def open_sftp(address: str, place: FilePlace, known_hosts: Any) -> Any:
+    """asyncssh's connection to `address` as the URL's user (`async with`), the host key
+    checked against `known_hosts` under the URL's host name."""
+    return asyncssh.connect(
+        address,
+        place.port,
+        username=place.user,
+        password=place.password,
+        known_hosts=known_hosts,
+        # known_hosts entries name the buyer's host, not the address it resolved to.
+        host_key_alias=place.host,
+        # Nothing of this machine's own SSH setup: no config file, keys, agent or Kerberos.
+        config=None,
+        client_keys=None,
+        agent_path=None,
+        gss_auth=False,
+        gss_kex=False,
+        preferred_auth="password,keyboard-interactive",
+    )
+
+
+async def _ftp_store(address: str, place: FilePlace, body: bytes, temporary: str, name: str) -> None:
+    client = await open_ftp(address, place)
+    try:
         try:
             async with client.upload_stream(temporary) as stream:
                 await stream.write(body)
@@ -464,7 +513,7 @@ async def _ftp_replace(client: aioftp.Client, temporary: str, name: str) -> None
     try:
         await client.rename(temporary, name)
     except aioftp.StatusCodeError as refused:
-        code = _ftp_code(refused)
+        code = ftp_code(refused)
         if code is None or not 500 <= code < 600:
             raise
         try:
@@ -475,25 +524,10 @@ async def _ftp_replace(client: aioftp.Client, temporary: str, name: str) -> None
 
 
 async def _sftp_store(
-    address: str, place: _Place, body: bytes, temporary: str, name: str, known_hosts: Any
+    address: str, place: FilePlace, body: bytes, temporary: str, name: str, known_hosts: Any
 ) -> None:
     async with (
-        asyncssh.connect(
-            address,
-            place.port,
-            username=place.user,
-            password=place.password,
-            known_hosts=known_hosts,
-            # known_hosts entries name the buyer's host, not the address it resolved to.
-            host_key_alias=place.host,
-            # Nothing of this machine's own SSH setup: no config file, keys, agent or Kerberos.
-            config=None,
-            client_keys=None,
-            agent_path=None,
-            gss_auth=False,
-            gss_kex=False,
-            preferred_auth="password,keyboard-interactive",
-        ) as connection,
+        open_sftp(address, place, known_hosts) as connection,
         connection.start_sftp_client() as sftp,
     ):
         folder = PurePosixPath(place.directory)
@@ -537,12 +571,12 @@ def _ftp_transient(code: int | None) -> bool:
     return code is None or code < 500 or code == 552
 
 
-def _ftp_code(exc: aioftp.StatusCodeError) -> int | None:
+def ftp_code(exc: aioftp.StatusCodeError) -> int | None:
     received = [str(code) for code in exc.received_codes]
     return int(received[-1]) if received and received[-1].isdigit() else None
 
 
-def _failure(exc: Exception, where: str) -> tuple[str, bool] | None:
+def transport_failure(exc: Exception, where: str) -> tuple[str, bool] | None:
     """A short, stable reason for the audit and whether another try may mend it; None for an
     exception that is no transport's trouble (a bug, to be raised)."""
     if isinstance(exc, asyncssh.SFTPError):

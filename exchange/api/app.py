@@ -18,6 +18,7 @@ from exchange.api.auth import provide_principal
 from exchange.api.batches import BatchController
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
+from exchange.api.changes import Changes
 from exchange.api.deliveries import DeliveryController, FileBatchController
 from exchange.api.demo_buyer import demo_buyer
 from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
@@ -26,12 +27,14 @@ from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
 from exchange.api.holds import HoldController
 from exchange.api.inbound import InboundController
+from exchange.api.jobs import JobController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.marketplace import MarketplaceController
 from exchange.api.money import BalanceController, PaymentController
 from exchange.api.pings import PingController
 from exchange.api.publishers import PublisherController
+from exchange.api.pulls import PullController
 from exchange.api.reports import ReportController
 from exchange.api.returns import LeadReturnController, ReturnController
 from exchange.api.service import healthz, metrics
@@ -41,12 +44,13 @@ from exchange.clock import Clock, utc_now
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
+from exchange.jobs.queue import ArqRelay, queue_pool
 from exchange.jobs.upkeep import Upkeep
 from exchange.pipeline.sources import SourceScores
 from exchange.pipeline.validate import zip_states
 from exchange.settings import Settings, load_settings
 from exchange.storage.checkpoint import WalCheckpointer
-from exchange.storage.db import create_engine, sqlite_path
+from exchange.storage.db import SqliteLock, create_engine, sqlite_path
 from exchange.storage.migrate import seed, upgrade
 from exchange.storage.verticals import VerticalCache
 from exchange.storage.writer import LeadWriter
@@ -56,8 +60,13 @@ VERSION = "0.1.0"
 GC_THRESHOLDS = (10_000, 20, 20)
 
 
-async def start_services(settings: Settings, clock: Clock = utc_now) -> Services:
-    """Migrate, seed, and start the writer and the outbox runner of this process."""
+async def start_services(settings: Settings, clock: Clock = utc_now, *, role: str = "server") -> Services:
+    """Migrate, seed, and start the writer and the outbox runner of this process.
+
+    `role` is `server` (`exchange serve`) or `worker` (`exchange worker`, REDIS_URL set).
+    Without REDIS_URL a server runs its background work itself; with it, a server hands the
+    outbox's due rows to arq (jobs/queue.py) and the workers run them and the upkeep beat."""
+    sqlite_lock = SqliteLock.take(settings.database_url)
     await asyncio.to_thread(upgrade, settings.database_url)
     # The zip table takes a second to build: pay it at start, not on the first lead.
     await asyncio.to_thread(zip_states)
@@ -76,7 +85,11 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         verticals=verticals,
         lease_seconds=settings.outbox_lease_seconds,
     )
-    runner = OutboxRunner(jobs, poll_seconds=settings.outbox_poll_seconds)
+    pool = await queue_pool(settings.redis_url) if settings.redis_url else None
+    if pool is not None and role == "server":
+        runner: OutboxRunner = ArqRelay(jobs, pool, poll_seconds=settings.outbox_poll_seconds)
+    else:
+        runner = OutboxRunner(jobs, poll_seconds=settings.outbox_poll_seconds)
     upkeep = Upkeep(
         engine,
         adapters,
@@ -86,8 +99,10 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
     )
     writer = LeadWriter(engine, max_batch=settings.writer_max_batch, on_commit=runner.notify)
     writer.start()
-    runner.start()
-    upkeep.start()
+    # A worker runs only the jobs arq gives it; it renews their leases all the same.
+    runner.start(claim=role == "server")
+    if pool is None or role == "worker":
+        upkeep.start()
     if checkpointer is not None:
         checkpointer.start(engine)
     services = Services(
@@ -102,8 +117,13 @@ async def start_services(settings: Settings, clock: Clock = utc_now) -> Services
         metrics=Metrics(),
         sources=SourceScores(engine, clock, settings.source_score_seconds),
         checkpointer=checkpointer,
+        redis=pool,
+        changes=Changes(pool),
+        sqlite_lock=sqlite_lock,
     )
+    services.changes.start(services)
     jobs.intake = services
+    upkeep.intake = services
     if settings.smtp_port:
         from exchange.api.smtp import start_smtp  # aiosmtpd, only where the inbox is on
 
@@ -137,9 +157,19 @@ async def stop_services(services: Services) -> None:
     await services.runner.stop()
     await services.upkeep.stop()
     await services.jobs.adapters.close()
+    await services.changes.stop()
+    if services.redis is not None:
+        await services.redis.aclose()
     await services.engine.dispose()
     if services.checkpointer is not None:
         await services.checkpointer.close()
+    if services.sqlite_lock is not None:
+        services.sqlite_lock.release()
+
+
+def create_server_app() -> Litestar:
+    """The app of one of `exchange serve --workers N`'s processes (uvicorn's factory)."""
+    return create_app(load_settings(), settle_heap=True)
 
 
 def create_app(
@@ -172,6 +202,7 @@ def create_app(
             *extra,
             KeyController,
             PublisherController,
+            PullController,
             BuyerController,
             VerticalController,
             LeadController,
@@ -184,6 +215,7 @@ def create_app(
             InboundController,
             DeliveryController,
             FileBatchController,
+            JobController,
             LeadReturnController,
             ReturnController,
             LeadDispositionController,

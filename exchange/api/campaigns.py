@@ -123,7 +123,7 @@ class CampaignController(Controller):
                     updated_at=now,
                 )
             )
-        services.jobs.catalog.invalidate()
+        await services.changes.changed("campaigns")
         return campaign
 
     @get("/", summary="Campaigns the caller may see")
@@ -193,7 +193,7 @@ class CampaignController(Controller):
                 secret = new_secret()
                 values["webhook_secrets"] = [{"secret": secret, "until": None}]
             await conn.execute(update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(**values))
-        services.jobs.catalog.invalidate()
+        await services.changes.changed("campaigns")
         return CampaignSaved(
             **msgspec.structs.asdict(data),
             id=campaign_id,
@@ -228,7 +228,7 @@ class CampaignController(Controller):
                 .where(t.campaigns.c.id == campaign_id)
                 .values(webhook_secrets=[{"secret": secret, "until": None}, *kept], updated_at=now)
             )
-        services.jobs.catalog.invalidate()
+        await services.changes.changed("campaigns")
         return WebhookSecret(webhook_secret=secret, previous_valid_until=until if kept else None)
 
 

@@ -26,6 +26,7 @@ _CODES = {
     429: "too_many_requests",
 }
 _AT = re.compile(r" - at `\$\.?([^`]*)`")
+_NAMED = re.compile(r"(?:missing required|contains unknown) field `([^`]*)`")
 
 
 def _response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[ErrorBody]:
@@ -54,6 +55,9 @@ def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody
         key = problem.get("key")
         match = _AT.search(message)
         field = match.group(1) if match else (str(key) if key else "body")
+        named = _NAMED.search(message)
+        if named:  # a field missing or unknown: named itself, not the object around it
+            field = f"{match.group(1)}.{named.group(1)}" if match and match.group(1) else named.group(1)
         errors.append(FieldError(field=field or "body", code="invalid", message=_AT.sub("", message)))
     if not errors:
         return _response(400, ErrorBody(code="bad_request", message=str(exc.detail)))

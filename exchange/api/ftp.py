@@ -188,9 +188,7 @@ class DropServer(aioftp.Server):
                 await stream.write("".join(f"{name}\r\n" for name in found).encode(self.encoding))
             connection.response("226", "list sent")
 
-        connection.extra_workers.add(asyncio.create_task(names()))
-        connection.response("150", "sending the list")
-        return True
+        return self._transfer(connection, names(), "sending the list")
 
     @ConnectionConditions(ConnectionConditions.login_required)
     @PathConditions(PathConditions.path_must_exists, PathConditions.path_must_be_file)
@@ -222,9 +220,13 @@ class DropServer(aioftp.Server):
         if problem is not None:
             connection.response("553", problem)
             return True
-        task = asyncio.create_task(self._receive(connection, real, virtual))
-        connection.extra_workers.add(task)
-        connection.response("150", "send the file")
+        return self._transfer(connection, self._receive(connection, real, virtual), "send the file")
+
+    @staticmethod
+    def _transfer(connection: Any, work: Any, note: str) -> bool:
+        """Start a data transfer beside the control connection, as aioftp's own commands do."""
+        connection.extra_workers.add(asyncio.create_task(work))
+        connection.response("150", note)
         return True
 
     @ConnectionConditions(ConnectionConditions.login_required, ConnectionConditions.rename_from_required)

@@ -133,5 +133,5 @@ class KeyController(Controller):
             )
             if result.first() is None:
                 raise NotFound(f"no active key {key_id}")
-        services.principals.clear()
+        await services.changes.changed("keys")
         return KeyRevoked(id=key_id, revoked_at=now)

@@ -186,5 +186,5 @@ class PublisherController(Controller):
                 if result.rowcount == 0:
                     raise NotFound(f"no publisher {publisher_id}")
             # Cached principals carry the publisher's mapping and default vertical.
-            services.principals.clear()
+            await services.changes.changed("keys")
         return await _load(services, publisher_id)

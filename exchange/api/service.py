@@ -2,33 +2,78 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import MediaType, Response, get
 from prometheus_client import generate_latest
-from sqlalchemy import text
+from sqlalchemy import bindparam, func, select
 
 from exchange.api.services import ServicesDep
+from exchange.storage import tables as t
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
-    status: str
-    database: str
+    status: str  # ok | unavailable
+    database: str  # the dialect, or why it cannot be reached
+    redis: str  # ok, off (no REDIS_URL), or why it cannot be reached
+    # Work owed: outbox rows due now and not done, and how long the oldest has waited.
+    owed: int | None = None
+    oldest_owed_seconds: float | None = None
 
 
-@get("/healthz", summary="Liveness and database reachability", tags=["service"])
+_o = t.outbox.c
+_OWED = select(func.count(), func.min(_o.due_at)).where(_o.done_at.is_(None), _o.due_at <= bindparam("now"))
+_PARKED = select(func.count()).where(_o.failed_at.is_not(None), _o.done_at.is_not(None))
+
+
+async def _owed(services: Any) -> tuple[int, float | None]:
+    now = services.clock()
+    async with services.engine.connect() as conn:
+        count, oldest = (await conn.execute(_OWED, {"now": now})).one()
+    return int(count), (now - oldest).total_seconds() if oldest is not None else None
+
+
+@get(
+    "/healthz", summary="Liveness: the database, Redis, and the age of the oldest work owed", tags=["service"]
+)
 async def healthz(services: ServicesDep) -> Response[Health]:
+    redis = "off"
+    if services.redis is not None:
+        try:
+            await services.redis.ping()
+            redis = "ok"
+        except Exception as exc:
+            redis = type(exc).__name__
     try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        owed, oldest = await _owed(services)
     except Exception as exc:
-        body = Health(status="unavailable", database=type(exc).__name__)
+        body = Health(status="unavailable", database=type(exc).__name__, redis=redis)
         return Response(body, status_code=503)
-    return Response(Health(status="ok", database=services.engine.dialect.name))
+    status = "ok" if redis in ("ok", "off") else "unavailable"
+    body = Health(
+        status=status,
+        database=services.engine.dialect.name,
+        redis=redis,
+        owed=owed,
+        oldest_owed_seconds=oldest,
+    )
+    return Response(body, status_code=200 if status == "ok" else 503)
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["service"], media_type=MediaType.TEXT)
 async def metrics(services: ServicesDep) -> Response[bytes]:
+    m = services.metrics
+    try:
+        owed, oldest = await _owed(services)
+        async with services.engine.connect() as conn:
+            parked = int(await conn.scalar(_PARKED) or 0)
+        m.owed.set(owed)
+        m.oldest_owed.set(oldest or 0.0)
+        m.parked.set(parked)
+    except Exception:  # the database away: the process's own figures are still worth reading
+        pass
     return Response(
-        generate_latest(services.metrics.registry),
+        generate_latest(m.registry),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )

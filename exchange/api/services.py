@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.di import NamedDependency
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.clock import Clock
@@ -35,6 +35,28 @@ class Metrics:
             "Time from body read to answer for POST /v1/leads",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.owed = Gauge(
+            "exchange_jobs_owed",
+            "Background jobs due now and not done (the queue's depth)",
+            registry=self.registry,
+        )
+        self.oldest_owed = Gauge(
+            "exchange_jobs_oldest_owed_seconds",
+            "How long the oldest job owed has waited",
+            registry=self.registry,
+        )
+        self.parked = Gauge(
+            "exchange_jobs_failed",
+            "Jobs whose attempts are spent, parked for operators",
+            registry=self.registry,
+        )
+        self.job_seconds = Histogram(
+            "exchange_job_seconds",
+            "How long background jobs (outbox rows run by this process's arq worker) took, by job",
+            ["job"],
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
         )
 
 
@@ -83,6 +105,12 @@ class Services:
     smtp: Any = None
     # The FTP drop box, when EXCHANGE_FTP_PORT is set (api/ftp.py).
     ftp: Any = None
+    # arq's Redis connection when REDIS_URL is set (jobs/queue.py), and the change feed that
+    # tells every process to drop what it caches when an operator changes it (api/changes.py).
+    redis: Any = None
+    changes: Any = None
+    # The file lock that keeps a second process off a SQLite database (storage/db.py).
+    sqlite_lock: Any = None
 
 
 ServicesDep = NamedDependency[Services]

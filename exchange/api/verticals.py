@@ -37,7 +37,7 @@ class VerticalController(Controller):
     async def get_vertical(
         self, key: FromPath[str], principal: PrincipalDep, services: ServicesDep
     ) -> Vertical:
-        await services.verticals.reload()
+        await services.changes.changed("verticals")
         vertical = await services.verticals.get(key)
         if vertical is None:
             raise NotFound(f"no vertical {key!r}")
@@ -68,7 +68,7 @@ class VerticalController(Controller):
                     updated_at=now,
                 )
             )
-        await services.verticals.reload()
+        await services.changes.changed("verticals")
         return Vertical(key=data.key, fields=data.fields, distribution=data.distribution)
 
     @put("/{key:str}/distribution", summary="Set how a vertical's leads are distributed")
@@ -89,5 +89,5 @@ class VerticalController(Controller):
             )
             if result.rowcount == 0:
                 raise NotFound(f"no vertical {key!r}")
-        await services.verticals.reload()
+        await services.changes.changed("verticals")
         return data

@@ -108,8 +108,9 @@ class OutboxRunner:
     def notify(self) -> None:
         self._wake.set()
 
-    def start(self) -> None:
-        if self._task is None:
+    def start(self, *, claim: bool = True) -> None:
+        """Claim and run due work (`claim`), and renew the leases this process works under."""
+        if self._task is None and claim:
             self._task = asyncio.create_task(self._loop(), name="outbox-runner")
         if self._renewer is None:
             self._renewer = asyncio.create_task(self._renew_loop(), name="outbox-leases")
@@ -203,8 +204,8 @@ async def run_job(
         log.exception("job %s of outbox row %s failed", job, outbox_id)
         delay = min(600.0, 2.0**attempts) * (0.5 + random.random())
         values: dict[str, Any] = {"last_error": repr(exc)[:2000], "locked_until": None, "owner": None}
-        if attempts >= MAX_ATTEMPTS:
-            values["done_at"] = ctx.clock()
+        if attempts >= MAX_ATTEMPTS:  # parked: GET /v1/jobs?state=failed
+            values["done_at"] = values["failed_at"] = ctx.clock()
         else:
             values["due_at"] = ctx.clock() + timedelta(seconds=delay)
         async with ctx.engine.begin() as conn:

@@ -39,6 +39,47 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+class SqliteBusy(RuntimeError):
+    """Another process holds this SQLite database."""
+
+
+class SqliteLock:
+    """One process per SQLite database: an exclusive lock on `DB.lock` beside the file, held
+    while the process runs. SQLite serialises writers within one process (storage/writer.py)
+    and the exchange's leases, caps and holds rely on one writer at a time; two processes on
+    one file would contend on its lock, so a second one is refused at start with a reason.
+    Several processes (`serve --workers`, more servers, `exchange worker`) need PostgreSQL."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    @classmethod
+    def take(cls, url: str) -> SqliteLock | None:
+        path = sqlite_path(url)
+        if path is None:
+            return None
+        try:
+            import fcntl
+        except ImportError:  # not on this platform: nothing to hold
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(f"{path}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise SqliteBusy(
+                f"another exchange process is using the SQLite database {path}: SQLite serves one "
+                "process; for several (serve --workers, more servers, exchange worker) set "
+                "DATABASE_URL=postgresql+asyncpg://…"
+            ) from None
+        return cls(handle)
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()  # closing the file lets the lock go
+
+
 def engine_url(url: str) -> URL:
     """The URL the engine really opens: plain `sqlite://` runs on the loop (storage/inline.py)."""
     parsed = make_url(url)

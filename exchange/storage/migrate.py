@@ -10,6 +10,7 @@ import msgspec
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.storage import tables as t
@@ -35,7 +36,15 @@ def hash_key(api_key: str) -> str:
 
 
 async def seed(engine: AsyncEngine, *, admin_key: str | None) -> None:
-    """Insert missing built-in verticals and the bootstrap operator key; never overwrite."""
+    """Insert missing built-in verticals and the bootstrap operator key; never overwrite.
+    Processes starting together may race to insert the same rows: the loser looks again."""
+    try:
+        await _seed(engine, admin_key)
+    except IntegrityError:
+        await _seed(engine, admin_key)
+
+
+async def _seed(engine: AsyncEngine, admin_key: str | None) -> None:
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         have = set((await conn.execute(select(t.verticals.c.key))).scalars())

@@ -201,6 +201,8 @@ class OutboxRow(Base):
     owner: Mapped[str | None] = mapped_column(String(32))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set, with done_at, when its attempts are spent: parked for operators (GET /v1/jobs).
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -567,3 +569,59 @@ class DispositionRow(Base):
 
 returns = ReturnRow.__table__
 dispositions = DispositionRow.__table__
+
+
+class PullRow(Base):
+    """A source the exchange polls for a publisher: an RSS/Atom feed, or an FTP/SFTP folder.
+    A beat runs a due pull under a lease (`claimed_by` until `claimed_until`), so one process
+    runs it at a time; `pull_items` makes each item taken once whatever the lease does."""
+
+    __tablename__ = "pulls"
+    __table_args__ = (Index("ix_pulls_active_next_due_at", "active", "next_due_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    publisher_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # feed | ftp | sftp
+    url: Mapped[str] = mapped_column(Text)  # may carry a password: masked in every view
+    vertical: Mapped[str] = mapped_column(String(48))
+    every_minutes: Mapped[int] = mapped_column(Integer)
+    options: Mapped[dict[str, Any]] = mapped_column(Json)  # {"host_key"?, "pattern"?, "after"?}
+    active: Mapped[bool] = mapped_column(Boolean)
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PullItemRow(Base):
+    """An item a pull took (a feed entry by its id, a remote file by name, size and time) and
+    what it became; an item found here is never taken again."""
+
+    __tablename__ = "pull_items"
+
+    pull_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    lead_id: Mapped[str | None] = mapped_column(String(32))
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PullEventRow(Base):
+    """What a pull did, for operators: each run, each item taken, each failure."""
+
+    __tablename__ = "pull_events"
+    __table_args__ = (Index("ix_pull_events_pull_id_id", "pull_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    pull_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # run | taken | failed
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+pulls = PullRow.__table__
+pull_items = PullItemRow.__table__
+pull_events = PullEventRow.__table__

@@ -50,6 +50,25 @@ class RandomBidder(FakeBuyer):
         return await super().handle(request)
 
 
+# A campaign's pricing, whether it is exclusive, and its caps.
+Plan = tuple[dict[str, Any], bool, list[dict[str, Any]]]
+
+
+async def funded_campaigns(
+    market: Market, fakes: list[Any], plans: list[Plan]
+) -> dict[int, tuple[str, bool]]:
+    """A funded buyer per fake, each with one campaign by its plan: {id(fake): (buyer, exclusive)}."""
+    buyers = {}
+    for n, (fake, (pricing, exclusive, caps)) in enumerate(zip(fakes, plans, strict=True)):
+        buyer = await market.buyer(name=f"B{n}")
+        await market.fund(buyer, 10_000_000)
+        delivery = fake.delivery(bid=pricing["model"] == "bid")
+        delivery["post"]["timeout_ms"] = 10_000
+        await market.campaign(buyer, delivery, pricing=pricing, exclusive=exclusive, caps=caps)
+        buyers[id(fake)] = (buyer.id, exclusive)
+    return buyers
+
+
 async def _post_leads(bases: list[str], key: str, alive: list[bool], acknowledged: list[str]) -> None:
     numbers = itertools.count()
 
@@ -98,20 +117,13 @@ async def test_every_post_a_buyer_accepted_is_one_sale_when_one_of_two_servers_d
                 market = Market(client=http, admin=bearer(ADMIN_KEY))  # type: ignore[arg-type]
                 await market.distribution(max_sales=2)
                 publisher = await market.publisher()
-                buyers = {}
-                plans: list[tuple[dict[str, Any], bool]] = [
-                    ({"model": "bid", "floor_cents": 0}, True),
-                    ({"model": "bid", "floor_cents": 0}, False),
-                    ({"model": "fixed", "cents_by_grade": {g: 2000 for g in "ABCD"}}, False),
-                    ({"model": "fixed", "cents_by_grade": {g: 4500 for g in "ABCD"}}, True),
+                plans: list[Plan] = [
+                    ({"model": "bid", "floor_cents": 0}, True, []),
+                    ({"model": "bid", "floor_cents": 0}, False, []),
+                    ({"model": "fixed", "cents_by_grade": dict.fromkeys("ABCD", 2000)}, False, []),
+                    ({"model": "fixed", "cents_by_grade": dict.fromkeys("ABCD", 4500)}, True, []),
                 ]
-                for n, (fake, (pricing, exclusive)) in enumerate(zip(fakes, plans, strict=True)):
-                    buyer = await market.buyer(name=f"B{n}")
-                    await market.fund(buyer, 10_000_000)
-                    delivery = fake.delivery(bid=pricing["model"] == "bid")
-                    delivery["post"]["timeout_ms"] = 10_000
-                    await market.campaign(buyer, delivery, pricing=pricing, exclusive=exclusive)
-                    buyers[id(fake)] = (buyer.id, exclusive)
+                buyers = await funded_campaigns(market, fakes, plans)
 
                 alive = [True, True]
                 acknowledged: list[str] = []

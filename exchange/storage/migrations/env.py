@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from exchange.storage.db import create_engine, is_sqlite
 from exchange.storage.tables import Base
 
+MIGRATION_LOCK = 7_220_415_001  # any constant of our own: PostgreSQL advisory lock key
 config = context.config
 target_metadata = Base.metadata
 
@@ -22,6 +24,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Servers and workers starting together on a new database migrate one at a time;
+            # the others then find it at the latest revision.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
