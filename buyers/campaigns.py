@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from adapters.outbound.registry import AdapterRegistry
+from exchange.types import MAX_CENTS
 
 FilterOp = Literal["eq", "ne", "in", "not_in", "between", "gte", "lte", "prefix", "exists"]
 Period = Literal["hour", "day", "week", "month"]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_CENTS)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 

@@ -6,9 +6,14 @@ msgspec Structs describe each payload once: they decode, validate, encode and do
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+# The most any one amount may be: ten billion dollars in cents. Sums of many such amounts
+# stay far inside the ledger's 64-bit integers.
+MAX_CENTS = 10**12
+Cents = Annotated[int, msgspec.Meta(ge=0, le=MAX_CENTS)]
 
 Grade = Literal["A", "B", "C", "D"]
 LeadStatus = Literal["accepted", "sold", "unsold", "duplicate", "rejected"]

@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 from exchange.errors import field_invalid
-from exchange.types import CANONICAL_FIELDS
+from exchange.types import CANONICAL_FIELDS, MAX_CENTS
 
 FieldType = Literal["str", "int", "bool", "date", "enum"]
 Strategy = Literal["auction", "round_robin", "priority"]
@@ -79,8 +79,8 @@ def check_distribution(d: Distribution) -> None:
     for grade, cents in d.floor_cents_by_grade.items():
         if grade not in GRADES:
             raise field_invalid(f"floor_cents_by_grade.{grade}", "invalid_value", "grade must be A-D")
-        if cents < 0:
-            raise field_invalid(f"floor_cents_by_grade.{grade}", "out_of_range", "must be >= 0")
+        if not 0 <= cents <= MAX_CENTS:
+            raise field_invalid(f"floor_cents_by_grade.{grade}", "out_of_range", f"must be 0 to {MAX_CENTS}")
     for i, step in enumerate(d.aged_pricing):
         if step.after_hours < 0 or not 0 <= step.percent <= 100:
             raise field_invalid(f"aged_pricing.{i}", "out_of_range", "after_hours >= 0 and percent in 0..100")

@@ -11,6 +11,9 @@ from typing import Any
 from exchange.errors import BadRequest
 from exchange.types import FieldError
 
+# `consent.text` is two levels; no field of a lead is near this deep.
+MAX_DEPTH = 16
+
 
 def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Nest dotted names (and the keys of nested mappings); a later scalar replaces an earlier."""
@@ -20,10 +23,18 @@ def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in flat.items():
         if isinstance(value, Mapping):
             value = nest_dotted(value)
-        parts = name.split(".")
+        parts = name.split(".", MAX_DEPTH)
         # "a..b", ".a" or "a." are not paths: keep such a name as it is.
         if not all(parts):
             parts = [name]
+        if len(parts) > MAX_DEPTH:
+            shown = name[:60] + ("…" if len(name) > 60 else "")
+            message = f"a field name nests at most {MAX_DEPTH} levels deep"
+            raise BadRequest(
+                f"{shown!r}: {message}",
+                code="too_deep",
+                errors=[FieldError(field=shown, code="too_deep", message=message)],
+            )
         _put(nested, parts, value, name)
     return nested
 

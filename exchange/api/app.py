@@ -14,7 +14,7 @@ from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.outbound.registry import SmtpRelay, default_registry
-from exchange.api.auth import provide_principal
+from exchange.api.auth import key_first, provide_principal
 from exchange.api.batches import BatchController
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
@@ -234,6 +234,7 @@ def create_app(
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=key_first,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

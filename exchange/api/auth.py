@@ -56,7 +56,19 @@ def key_digest(authorization: str) -> str | None:
     return hash_key(token.strip())
 
 
+async def key_first(request: Request) -> None:
+    """Every `/v1` request's key is checked before its body or query is read: a request
+    without a valid key is a 401, whatever it carries (the app's before-request hook)."""
+    if request.scope["path"].startswith("/v1/"):
+        request.state.principal = await authenticate(request, request.app.state.services)
+
+
 async def provide_principal(request: Request, services: ServicesDep) -> Principal:
+    found = request.state.get("principal")
+    return found if isinstance(found, Principal) else await authenticate(request, services)
+
+
+async def authenticate(request: Request, services: Any) -> Principal:
     digest = key_digest(request.headers.get("authorization", ""))
     if digest is None:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="unauthorized")

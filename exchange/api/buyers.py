@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -17,8 +17,9 @@ from exchange.api.services import ServicesDep
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
+from exchange.types import Cents
 
-NonNegativeCents = Annotated[int, msgspec.Meta(ge=0)]
+NonNegativeCents = Cents
 
 
 class BuyerIn(msgspec.Struct, frozen=True, kw_only=True):

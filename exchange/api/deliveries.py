@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from exchange.api.auth import PrincipalDep
 from exchange.api.services import ServicesDep
-from exchange.clock import day_start
+from exchange.clock import day_after, day_start
 from exchange.distribution.resend import Resent, resend
 from exchange.errors import Forbidden, NotFound
 from exchange.jobs.file_batches import retry_batch
@@ -73,7 +73,7 @@ class DeliveryController(Controller):
         if since is not None:
             query = query.where(d.created_at >= day_start(since))
         if until is not None:
-            query = query.where(d.created_at < day_start(until) + timedelta(days=1))
+            query = query.where(d.created_at < day_after(until))
         if cursor:
             query = query.where(d.id < cursor)
         async with services.engine.connect() as conn:

@@ -71,6 +71,20 @@ def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     return _response(status, ErrorBody(code=_CODES.get(status, "error"), message=str(exc.detail)), headers)
 
 
+def too_deep(_: Request, exc: RecursionError) -> Response[ErrorBody]:
+    """A JSON body nested past what the decoder follows (hundreds of levels): no lead or
+    setting is, so it is refused as unreadable rather than failing as ours."""
+    message = "the body nests too deeply to read"
+    return _response(
+        400,
+        ErrorBody(
+            code="too_deep",
+            message=message,
+            errors=[FieldError(field="body", code="too_deep", message=message)],
+        ),
+    )
+
+
 def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _response(500, INTERNAL_ERROR)
@@ -80,5 +94,6 @@ EXCEPTION_HANDLERS = {
     ExchangeError: exchange_error,
     ValidationException: validation_error,
     HTTPException: http_error,
+    RecursionError: too_deep,
     Exception: internal_error,
 }

@@ -108,7 +108,7 @@ class LedgerController(Controller):
         until: Until = None,
         format: FromQuery[Literal["json", "csv"]] = "json",
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        cursor: Annotated[int | None, QueryParameter(ge=0)] = None,
+        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
     ) -> Response[LedgerEntryPage]:
         principal.require("operator", "finance")
         span = period(since, until)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from exchange.api.auth import Principal, PrincipalDep, key_digest
 from exchange.api.errors import INTERNAL_ERROR, error_body
 from exchange.api.services import Services, ServicesDep
-from exchange.clock import day_start
+from exchange.clock import day_after, day_start
 from exchange.errors import ExchangeError, Forbidden, NotFound
 from exchange.pipeline.intake import Posted, Received, Source, receive_lead
 from exchange.storage import tables as t
@@ -365,7 +365,7 @@ class LeadController(Controller):
         if since is not None:
             query = query.where(leads.received_at >= day_start(since))
         if until is not None:
-            query = query.where(leads.received_at < day_start(until) + timedelta(days=1))
+            query = query.where(leads.received_at < day_after(until))
         if cursor:
             query = query.where(leads.id < cursor)
         async with services.engine.connect() as conn:
@@ -390,7 +390,7 @@ class LeadController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
-        cursor: Annotated[int | None, QueryParameter(ge=0)] = None,
+        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
     ) -> LeadEventPage:
         if principal.role != "operator":
             raise Forbidden("only operators read a lead's events")

@@ -38,7 +38,7 @@ class MarketplaceController(Controller):
         # `state` is a name Litestar reserves for its app state.
         state_code: Annotated[str | None, QueryParameter(name="state")] = None,
         grade: FromQuery[str | None] = None,
-        max_age_hours: Annotated[float | None, QueryParameter(ge=0)] = None,
+        max_age_hours: Annotated[float | None, QueryParameter(ge=0, le=87_600)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
     ) -> ListingPage:

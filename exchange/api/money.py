@@ -14,10 +14,11 @@ from exchange.api.auth import PrincipalDep
 from exchange.api.services import ServicesDep
 from exchange.errors import Invalid, NotFound
 from exchange.storage import tables as t
+from exchange.types import MAX_CENTS
 
 
 class PaymentIn(msgspec.Struct, frozen=True, kw_only=True):
-    amount_cents: Annotated[int, msgspec.Meta(ge=1, le=10**12)]
+    amount_cents: Annotated[int, msgspec.Meta(ge=1, le=MAX_CENTS)]
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 

@@ -11,7 +11,7 @@ from litestar.params import FromQuery
 from billing.reports import SourceRow, source_report, source_score
 from exchange.api.auth import PrincipalDep
 from exchange.api.services import ServicesDep
-from exchange.clock import day_start
+from exchange.clock import day_after, day_start
 from exchange.errors import field_invalid
 
 
@@ -48,7 +48,7 @@ class ReportController(Controller):
             rows = await source_report(
                 conn,
                 start=day_start(since),
-                end=day_start(until) + timedelta(days=1),
+                end=day_after(until),
                 publisher_id=principal.publisher_id if principal.role == "publisher" else None,
             )
         return SourceReport(

@@ -1,0 +1,81 @@
+"""Input no client should send, each answered with a 4xx naming what is wrong, never a 500:
+the reproducers a review found, kept so they stay fixed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Market, auto_insurance_lead, bearer
+
+DEEP_JSON = '{"a":' * 1000 + "1" + "}" * 1000
+
+
+async def test_a_request_without_a_key_is_401_whatever_its_body(market: Market) -> None:
+    for body in (DEEP_JSON, "{not json", '{"role": "operator"}'):
+        answer = await market.client.post(
+            "/v1/keys", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 401, (body[:20], answer.text)
+    bad_key = await market.client.post(
+        "/v1/keys", content=DEEP_JSON, headers={**bearer("lx_nope"), "Content-Type": "application/json"}
+    )
+    assert bad_key.status_code == 401
+    query = await market.client.get("/v1/leads", params={"until": "not a date"})
+    assert query.status_code == 401
+
+
+async def test_deep_bodies_and_names_are_refused_as_too_deep(market: Market) -> None:
+    publisher = await market.publisher()
+    deep = await market.client.post(
+        "/v1/keys", content=DEEP_JSON, headers={**market.admin, "Content-Type": "application/json"}
+    )
+    assert deep.status_code == 400 and deep.json()["code"] == "too_deep"
+    form = await market.client.post(
+        "/v1/leads?vertical=auto_insurance",
+        content="a." * 10_000 + "b=1",
+        headers={**publisher.auth, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 400 and form.json()["errors"][0]["code"] == "too_deep"
+    assert (await market.client.get("/v1/leads", headers=market.admin)).json()["items"] == []
+
+
+async def test_dates_at_the_end_of_the_calendar_are_read_not_overflowed(market: Market) -> None:
+    for path in ("/v1/leads", "/v1/deliveries", "/v1/reports/sources"):
+        answer = await market.client.get(path, params={"until": "9999-12-31"}, headers=market.admin)
+        assert answer.status_code == 200, (path, answer.text)
+        first = await market.client.get(path, params={"since": "0001-01-01"}, headers=market.admin)
+        assert first.status_code == 200, (path, first.text)
+
+
+async def test_numbers_past_their_bounds_name_the_field(market: Market) -> None:
+    buyer = await market.buyer()
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("GET", "/v1/marketplace?max_age_hours=1e9", {"headers": buyer.auth}, "max_age_hours"),
+        ("GET", "/v1/marketplace?max_age_hours=inf", {"headers": buyer.auth}, "max_age_hours"),
+        (
+            "POST",
+            "/v1/buyers",
+            {"json": {"name": "B", "timezone": "UTC", "credit_limit_cents": 2**63}, "headers": market.admin},
+            "credit_limit_cents",
+        ),
+        (
+            "PUT",
+            "/v1/verticals/auto_insurance/distribution",
+            {"json": {"floor_cents_by_grade": {"A": 10**20}}, "headers": market.admin},
+            "floor_cents_by_grade.A",
+        ),
+    ]
+    for method, path, options, field in cases:
+        answer = await market.client.request(method, path, **options)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["errors"][0]["field"] == field
+
+
+async def test_a_cursor_past_any_id_is_a_named_4xx(market: Market) -> None:
+    publisher = await market.publisher()
+    lead = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
+    answer = await market.client.get(
+        f"/v1/leads/{lead}/events", params={"cursor": str(2**63)}, headers=market.admin
+    )
+    assert answer.status_code in (400, 422), answer.text
+    assert answer.json()["errors"][0]["field"] == "cursor"
