@@ -134,7 +134,7 @@ class CampaignController(Controller):
         buyer_id: FromQuery[str | None] = None,
         vertical: FromQuery[str | None] = None,
     ) -> CampaignPage:
-        principal.require("operator", "finance", "buyer")
+        principal.require("operator", "buyer")
         c = t.campaigns.c
         query = select(t.campaigns).order_by(c.id)
         if principal.role == "buyer":
@@ -151,7 +151,7 @@ class CampaignController(Controller):
     async def get_campaign(
         self, campaign_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
     ) -> Campaign:
-        principal.require("operator", "finance", "buyer")
+        principal.require("operator", "buyer")
         return await _load(services, principal, campaign_id)
 
     @patch("/{campaign_id:str}", summary='Change a campaign; pause it with {"active": false}')

@@ -26,11 +26,11 @@ from exchange.errors import Invalid, field_invalid
 from exchange.ids import new_id
 from exchange.pipeline.dedupe import as_duplicate, claims
 from exchange.pipeline.grade import grade_lead
-from exchange.pipeline.normalize import apply_mapping
-from exchange.pipeline.validate import validate_lead
+from exchange.pipeline.normalize import apply_mapping, without_nul
+from exchange.pipeline.validate import Checked, validate_lead
 from exchange.storage.outbox import Lease, distribution_row, new_lease
 from exchange.storage.writer import LeadWrite, StoredAnswer, WriteResult
-from exchange.types import LeadAnswer
+from exchange.types import FieldError, LeadAnswer
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,11 @@ class Received(msgspec.Struct, frozen=True, kw_only=True):
     owed: bool = False
 
 
+def _may_hold_nul(fields: dict[str, Any]) -> bool:
+    """Cheap first look (the usual lead has none): is a NUL anywhere in the fields?"""
+    return "\\u0000" in _fingerprint_encoder.encode(fields).decode()
+
+
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -93,6 +98,7 @@ async def receive_fields(
     answer it: the same mapping, validation, duplicate check, idempotency, grading and
     events whatever brought it. `posted` says how it came (its body only for the record)."""
     raw = apply_mapping(fields, source.field_mapping) if source.field_mapping else fields
+    raw, with_nul = without_nul(raw) if _may_hold_nul(raw) else (raw, [])
     vertical_key = posted.vertical or vertical_hint or source.default_vertical
     if not vertical_key:
         raise field_invalid("vertical", "required", "name the vertical: ?vertical=auto_insurance")
@@ -112,6 +118,9 @@ async def receive_fields(
     now = services.clock()
     lead_id = posted.lead_id or new_id("lead")
     checked = validate_lead(raw, vertical, now=now)
+    if with_nul:
+        nul = [FieldError(field=f, code="invalid_value", message="holds a NUL character") for f in with_nul]
+        checked = Checked(lead=None, errors=[*checked.errors, *nul], signals=checked.signals)
     events: list[dict[str, Any]] = [
         {
             "lead_id": lead_id,

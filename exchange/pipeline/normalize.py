@@ -61,6 +61,26 @@ def _put(out: dict[str, Any], target: str, value: Any) -> None:
     _put(node, tail, value)
 
 
+def without_nul(fields: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """The fields with every NUL character (which no lead field holds, and PostgreSQL will not
+    store) replaced by U+FFFD, and the names of the fields that held one."""
+    clean: dict[str, Any] = {}
+    found: list[str] = []
+    for name, value in fields.items():
+        where = f"{prefix}{name}"
+        if "\x00" in name:
+            name = name.replace("\x00", "\ufffd")
+            found.append(name)
+        if isinstance(value, str) and "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+            found.append(where)
+        elif isinstance(value, dict):
+            value, inner = without_nul(value, f"{where}.")
+            found += inner
+        clean[name] = value
+    return clean, found
+
+
 def clean_text(value: str) -> str:
     """Strip, and collapse every inner run of whitespace to one space."""
     return " ".join(value.split())

@@ -77,6 +77,11 @@ async def test_finance_key_reads_leads_but_not_events(market: Market) -> None:
     lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
     assert (await market.client.get(f"/v1/leads/{lead_id}", headers=finance)).status_code == 200
     assert (await market.client.get(f"/v1/leads/{lead_id}/events", headers=finance)).status_code == 403
+    # Campaigns, with their delivery settings, are the operators' and their own buyer's.
+    buyer = await market.buyer()
+    campaign = await market.campaign(buyer, {"adapter": "webhook", "url": "https://buyer.example/hook"})
+    assert (await market.client.get("/v1/campaigns", headers=finance)).status_code == 403
+    assert (await market.client.get(f"/v1/campaigns/{campaign['id']}", headers=finance)).status_code == 403
 
 
 async def test_a_revoked_key_stops_working_at_once(market: Market) -> None:

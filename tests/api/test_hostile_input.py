@@ -79,3 +79,19 @@ async def test_a_cursor_past_any_id_is_a_named_4xx(market: Market) -> None:
     )
     assert answer.status_code in (400, 422), answer.text
     assert answer.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_nul_characters_are_refused_where_they_arrive(market: Market) -> None:
+    publisher = await market.publisher()
+    account = await market.client.post(
+        "/v1/buyers", json={"name": "Best\u0000Insurance", "timezone": "UTC"}, headers=market.admin
+    )
+    assert account.status_code == 422 and account.json()["errors"][0]["field"] == "body"
+    lead = auto_insurance_lead(last_name="Love\u0000lace", nickname="x\u0000y")
+    answer = await market.post_lead(publisher, lead)
+    assert answer.status_code == 422
+    named = {(e["field"], e["code"]) for e in answer.json()["errors"]}
+    assert {("last_name", "invalid_value"), ("nickname", "invalid_value")} <= named
+    # The rejected lead is stored (as every rejected lead is), its NULs replaced.
+    stored = await market.client.get(f"/v1/leads/{answer.json()['lead_id']}", headers=market.admin)
+    assert stored.status_code == 200 and "\\u0000" not in stored.text and "\u0000" not in stored.text
