@@ -42,6 +42,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long one process has a batch it is sending before another may send it again.
     file_batch_claim_seconds: float = 120.0
     max_body_bytes: int = 1024 * 1024
+    # Requests per second (and burst above it) for each API key, unless its publisher has a
+    # rate of its own; and for each client address sending no valid key. 0: no limit.
+    # Who reads /metrics: "loopback" (this machine, else an operator key), "open", "key".
+    metrics_access: str = "loopback"
+    rate_per_second: float = 500.0
+    rate_burst: int = 1000
+    address_rate_per_second: float = 20.0
+    address_burst: int = 100
     # Group commit: how many leads one transaction may carry at most.
     writer_max_batch: int = 256
     # In-process outbox runner: how often it looks for work nobody woke it for.
@@ -78,6 +86,11 @@ _ENV = {
     "EXCHANGE_UPKEEP_SECONDS": "upkeep_seconds",
     "EXCHANGE_FILE_BATCH_CLAIM_SECONDS": "file_batch_claim_seconds",
     "EXCHANGE_MAX_BODY_BYTES": "max_body_bytes",
+    "EXCHANGE_METRICS_ACCESS": "metrics_access",
+    "EXCHANGE_RATE_PER_SECOND": "rate_per_second",
+    "EXCHANGE_RATE_BURST": "rate_burst",
+    "EXCHANGE_ADDRESS_RATE_PER_SECOND": "address_rate_per_second",
+    "EXCHANGE_ADDRESS_BURST": "address_burst",
     "EXCHANGE_WRITER_MAX_BATCH": "writer_max_batch",
     "EXCHANGE_OUTBOX_POLL_SECONDS": "outbox_poll_seconds",
     "EXCHANGE_OUTBOX_LEASE_SECONDS": "outbox_lease_seconds",

@@ -30,6 +30,7 @@ from exchange.api.inbound import InboundController
 from exchange.api.jobs import JobController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
+from exchange.api.limits import RateLimits
 from exchange.api.marketplace import MarketplaceController
 from exchange.api.money import BalanceController, PaymentController
 from exchange.api.pings import PingController
@@ -120,6 +121,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now, *, role: st
         redis=pool,
         changes=Changes(pool),
         sqlite_lock=sqlite_lock,
+        limits=RateLimits(settings, pool),
     )
     services.changes.start(services)
     jobs.intake = services

@@ -30,6 +30,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     default_vertical: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
     payout: dict[str, Any] | None = None
+    # The publisher's own rate limit, if it has one (api/limits.py).
+    rate_limit: dict[str, Any] | None = None
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -61,7 +63,15 @@ async def key_first(request: Request) -> None:
     without a valid key is a 401, whatever it carries (the app's before-request hook)."""
     if not request.scope["path"].startswith("/v1/"):
         return
-    request.state.principal = await authenticate(request, request.app.state.services)
+    services = request.app.state.services
+    try:
+        principal = await authenticate(request, services)
+    except Unauthorized:
+        client = request.scope.get("client")
+        await services.limits.check_address(client[0] if client else "unknown")
+        raise
+    await services.limits.check_key(principal.key_id, principal.rate_limit)
+    request.state.principal = principal
     if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
         # No setting or name holds a NUL, and PostgreSQL stores none: refused before decoding.
         # (A lead's fields are checked one by one instead, each named: pipeline/intake.py.)
@@ -83,7 +93,16 @@ async def authenticate(request: Request, services: Any) -> Principal:
         return cached
     k, p = t.api_keys.c, t.publishers.c
     query = (
-        select(k.id, k.role, k.publisher_id, k.buyer_id, p.default_vertical, p.field_mapping, p.payout)
+        select(
+            k.id,
+            k.role,
+            k.publisher_id,
+            k.buyer_id,
+            p.default_vertical,
+            p.field_mapping,
+            p.payout,
+            p.rate_limit,
+        )
         .select_from(t.api_keys.outerjoin(t.publishers, p.id == k.publisher_id))
         .where(k.key_hash == digest, k.revoked_at.is_(None))
     )
@@ -99,6 +118,7 @@ async def authenticate(request: Request, services: Any) -> Principal:
         default_vertical=row.default_vertical,
         field_mapping=row.field_mapping or {},
         payout=row.payout,
+        rate_limit=row.rate_limit,
     )
     services.principals.put(digest, principal)
     return principal

@@ -133,6 +133,7 @@ class CampaignController(Controller):
         services: ServicesDep,
         buyer_id: FromQuery[str | None] = None,
         vertical: FromQuery[str | None] = None,
+        active: FromQuery[bool | None] = None,
     ) -> CampaignPage:
         principal.require("operator", "buyer")
         c = t.campaigns.c
@@ -143,6 +144,8 @@ class CampaignController(Controller):
             query = query.where(c.buyer_id == buyer_id)
         if vertical is not None:
             query = query.where(c.vertical == vertical)
+        if active is not None:
+            query = query.where(c.active.is_(active))
         async with services.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return CampaignPage(items=[campaign_from_row(row) for row in rows])

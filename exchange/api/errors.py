@@ -41,7 +41,9 @@ INTERNAL_ERROR = ErrorBody(code="internal_error", message="internal error; it ha
 
 
 def exchange_error(_: Request, exc: ExchangeError) -> Response[ErrorBody]:
-    return _response(exc.status_code, error_body(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return _response(exc.status_code, error_body(exc), headers)
 
 
 def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody]:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from exchange.api.auth import Principal, PrincipalDep, key_digest
 from exchange.api.errors import INTERNAL_ERROR, error_body
+from exchange.api.limits import RateLimited
 from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_after, day_start
 from exchange.errors import ExchangeError, Forbidden, NotFound
@@ -241,6 +242,12 @@ def intake_fast_path(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         principal, posted = taken
+        try:
+            await services.limits.check_key(principal.key_id, principal.rate_limit)
+        except RateLimited as exc:
+            retry = ((b"retry-after", str(exc.retry_after).encode()),)
+            await _answer(send, 429, _json.encode(error_body(exc)), retry)
+            return
         chunks = []
         while True:
             message = await receive()
@@ -258,16 +265,17 @@ def intake_fast_path(app: ASGIApp) -> ASGIApp:
         except Exception:
             log.exception("unhandled error on POST /v1/leads")
             status, body = 500, _json.encode(INTERNAL_ERROR)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, body)
 
     return fast
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    start = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _fast_request(scope: Scope, services: Services) -> tuple[Principal, Posted] | None:
@@ -346,6 +354,7 @@ class LeadController(Controller):
         services: ServicesDep,
         status: FromQuery[LeadStatus | None] = None,
         publisher_id: FromQuery[str | None] = None,
+        vertical: FromQuery[str | None] = None,
         since: FromQuery[date | None] = None,
         until: FromQuery[date | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
@@ -362,6 +371,8 @@ class LeadController(Controller):
             query = query.where(leads.publisher_id == publisher_id)
         if status is not None:
             query = query.where(leads.status == status)
+        if vertical is not None:
+            query = query.where(leads.vertical == vertical)
         if since is not None:
             query = query.where(leads.received_at >= day_start(since))
         if until is not None:

@@ -35,12 +35,20 @@ class FixedPayout(msgspec.Struct, frozen=True, kw_only=True, tag_field="model", 
 Payout = RevsharePayout | FixedPayout
 
 
+class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
+    """This publisher's requests per second, and how many more it may send at once."""
+
+    per_second: Annotated[float, msgspec.Meta(gt=0, le=100_000)]
+    burst: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+
+
 class PublisherIn(msgspec.Struct, frozen=True, kw_only=True):
     name: Name
     payout: Payout
     default_vertical: str | None = None
     field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
     consent_text: str | None = None
+    rate_limit: RateLimit | None = None
 
 
 class PublisherPatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +57,7 @@ class PublisherPatch(msgspec.Struct, frozen=True, kw_only=True):
     default_vertical: str | None = None
     field_mapping: dict[str, str] | None = None
     consent_text: str | None = None
+    rate_limit: RateLimit | None = None
 
 
 class PublisherOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,6 +67,8 @@ class PublisherOut(msgspec.Struct, frozen=True, kw_only=True):
     default_vertical: str | None
     field_mapping: dict[str, str]
     consent_text: str | None
+    # None: the exchange's default (EXCHANGE_RATE_PER_SECOND, EXCHANGE_RATE_BURST).
+    rate_limit: RateLimit | None
     inbox: str
     created_at: datetime
 
@@ -102,6 +113,7 @@ def _out(row: Any) -> PublisherOut:
         default_vertical=row.default_vertical,
         field_mapping=row.field_mapping,
         consent_text=row.consent_text,
+        rate_limit=msgspec.convert(row.rate_limit, RateLimit) if row.rate_limit else None,
         inbox=row.inbox,
         created_at=row.created_at,
     )
@@ -142,6 +154,7 @@ class PublisherController(Controller):
                     inbox=inbox,
                     field_mapping=data.field_mapping,
                     consent_text=data.consent_text,
+                    rate_limit=msgspec.to_builtins(data.rate_limit),
                     created_at=now,
                 )
             )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Response, get
+from litestar import MediaType, Request, Response, get
 from prometheus_client import generate_latest
 from sqlalchemy import bindparam, func, select
 
+from exchange.api.auth import authenticate
 from exchange.api.services import ServicesDep
 from exchange.storage import tables as t
 
@@ -34,8 +35,12 @@ async def _owed(services: Any) -> tuple[int, float | None]:
     return int(count), (now - oldest).total_seconds() if oldest is not None else None
 
 
+# `{}`: no key needed (load balancers and scrapers call these).
 @get(
-    "/healthz", summary="Liveness: the database, Redis, and the age of the oldest work owed", tags=["service"]
+    "/healthz",
+    summary="Liveness: the database, Redis, and the age of the oldest work owed (no key)",
+    tags=["service"],
+    security=[{}],
 )
 async def healthz(services: ServicesDep) -> Response[Health]:
     redis = "off"
@@ -61,8 +66,15 @@ async def healthz(services: ServicesDep) -> Response[Health]:
     return Response(body, status_code=200 if status == "ok" else 503)
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["service"], media_type=MediaType.TEXT)
-async def metrics(services: ServicesDep) -> Response[bytes]:
+@get(
+    "/metrics",
+    summary="Prometheus metrics: open to loopback, else an operator key (EXCHANGE_METRICS_ACCESS)",
+    tags=["service"],
+    media_type=MediaType.TEXT,
+    security=[{}],
+)
+async def metrics(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
+    await _may_read_metrics(request, services)
     m = services.metrics
     try:
         owed, oldest = await _owed(services)
@@ -77,3 +89,19 @@ async def metrics(services: ServicesDep) -> Response[bytes]:
         generate_latest(m.registry),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )
+
+
+async def _may_read_metrics(request: Request[Any, Any, Any], services: Any) -> None:
+    """Counts by vertical are business data: `open` shows them to anyone, `loopback` (the
+    default) to the machine itself and to operator keys, `key` to operator keys only."""
+    access = services.settings.metrics_access
+    if access == "open":
+        return
+    client = request.scope.get("client")
+    if access == "loopback" and client and client[0] in LOOPBACK:
+        return
+    principal = await authenticate(request, services)
+    principal.require("operator")
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})

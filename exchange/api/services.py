@@ -109,6 +109,8 @@ class Services:
     # tells every process to drop what it caches when an operator changes it (api/changes.py).
     redis: Any = None
     changes: Any = None
+    # Rate limits per key and per client address (api/limits.py).
+    limits: Any = None
     # The file lock that keeps a second process off a SQLite database (storage/db.py).
     sqlite_lock: Any = None
 

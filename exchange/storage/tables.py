@@ -121,6 +121,8 @@ class Publisher(Base):
     inbox: Mapped[str] = mapped_column(String(64), unique=True)
     field_mapping: Mapped[dict[str, Any]] = mapped_column(Json)
     consent_text: Mapped[str | None] = mapped_column(Text)
+    # {"per_second", "burst"}: this publisher's requests, instead of the default (api/limits.py).
+    rate_limit: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

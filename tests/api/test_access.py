@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.conftest import Market, auto_insurance_lead, bearer
+import asyncio
+from pathlib import Path
+
+import httpx
+from litestar.testing import AsyncTestClient
+
+from exchange.api.app import create_app
+from tests.conftest import Market, auto_insurance_lead, bearer, exchange_settings
+from tests.processes import free_port, start_server, stop_server
 
 
 async def test_missing_and_unknown_keys_get_401(market: Market) -> None:
@@ -16,8 +24,25 @@ async def test_service_endpoints_need_no_key(market: Market) -> None:
     health = await market.client.get("/healthz")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
-    assert (await market.client.get("/metrics")).status_code == 200
     assert (await market.client.get("/schema/openapi.json")).status_code == 200
+
+
+async def test_metrics_are_open_to_loopback_and_else_to_operators(market: Market, tmp_path: Path) -> None:
+    # The test client is not on loopback: it is treated as a remote scraper.
+    assert (await market.client.get("/metrics")).status_code == 401
+    publisher = await market.publisher()
+    assert (await market.client.get("/metrics", headers=publisher.auth)).status_code == 403
+    assert (await market.client.get("/metrics", headers=market.admin)).status_code == 200
+    elsewhere = f"sqlite:///{tmp_path / 'metrics.db'}"
+    async with AsyncTestClient(app=create_app(exchange_settings(elsewhere, metrics_access="open"))) as client:
+        assert (await client.get("/metrics")).status_code == 200
+    port = free_port()
+    server = await asyncio.to_thread(start_server, elsewhere, port, tmp_path / "server.log")
+    try:
+        async with httpx.AsyncClient() as http:  # a scraper on the same machine needs no key
+            assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
+    finally:
+        await asyncio.to_thread(stop_server, server)
 
 
 async def test_a_buyer_may_not_post_leads_or_read_events(market: Market) -> None:

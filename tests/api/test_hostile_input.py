@@ -95,3 +95,18 @@ async def test_nul_characters_are_refused_where_they_arrive(market: Market) -> N
     # The rejected lead is stored (as every rejected lead is), its NULs replaced.
     stored = await market.client.get(f"/v1/leads/{answer.json()['lead_id']}", headers=market.admin)
     assert stored.status_code == 200 and "\\u0000" not in stored.text and "\u0000" not in stored.text
+
+
+async def test_the_filters_users_reach_for_exist(market: Market) -> None:
+    publisher, buyer = await market.publisher(), await market.buyer()
+    kept = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
+    await market.post_lead(publisher, {"first_name": "Ada"}, vertical="mortgage")  # stored, rejected
+    auto = await market.client.get("/v1/leads", params={"vertical": "auto_insurance"}, headers=market.admin)
+    assert [lead["id"] for lead in auto.json()["items"]] == [kept]
+    delivery = {"adapter": "webhook", "url": "https://buyer.example/hook"}
+    first, second = await market.campaign(buyer, delivery), await market.campaign(buyer, delivery)
+    await market.client.patch(f"/v1/campaigns/{second['id']}", json={"active": False}, headers=market.admin)
+    active = await market.client.get("/v1/campaigns", params={"active": "true"}, headers=market.admin)
+    paused = await market.client.get("/v1/campaigns", params={"active": "false"}, headers=market.admin)
+    assert [c["id"] for c in active.json()["items"]] == [first["id"]]
+    assert [c["id"] for c in paused.json()["items"]] == [second["id"]]

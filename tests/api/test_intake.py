@@ -263,7 +263,7 @@ async def test_default_vertical_is_used_when_none_is_named(market: Market) -> No
 async def test_metrics_count_answered_leads(market: Market) -> None:
     publisher = await market.publisher()
     await market.post_lead(publisher, auto_insurance_lead())
-    text = (await market.client.get("/metrics")).text
+    text = (await market.client.get("/metrics", headers=market.admin)).text
     assert 'exchange_leads_total{status="unsold",vertical="auto_insurance"} 1.0' in text
 
 
