@@ -12,13 +12,14 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 from sqlalchemy import select
 
 from exchange.api.services import ServicesDep
-from exchange.errors import Forbidden, Unauthorized, field_invalid
+from exchange.errors import BadRequest, Forbidden, Unauthorized, field_invalid
 from exchange.storage import tables as t
 from exchange.storage.migrate import hash_key
-from exchange.types import Role
+from exchange.types import FieldError, Role
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +73,15 @@ async def key_first(request: Request) -> None:
         raise
     await services.limits.check_key(principal.key_id, principal.rate_limit)
     request.state.principal = principal
+    unknown = sorted(set(request.query_params) - query_names(request.route_handler))
+    if unknown:
+        takes = ", ".join(sorted(query_names(request.route_handler))) or "none"
+        message = f"this endpoint takes no query parameter {unknown[0]!r}; it takes: {takes}"
+        raise BadRequest(
+            message,
+            code="unknown_parameter",
+            errors=[FieldError(field=name, code="unknown_parameter", message=message) for name in unknown],
+        )
     if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
         # No setting or name holds a NUL, and PostgreSQL stores none: refused before decoding.
         # (A lead's fields are checked one by one instead, each named: pipeline/intake.py.)
@@ -122,3 +132,21 @@ async def authenticate(request: Request, services: Any) -> Principal:
     )
     services.principals.put(digest, principal)
     return principal
+
+
+_NOT_QUERY = frozenset({"request", "scope", "state", "data", "socket", "headers", "cookies", "query", "body"})
+
+
+def query_names(handler: Any) -> frozenset[str]:
+    """The query parameters a route handler declares (by their names in the query string)."""
+    found = handler.opt.get("query_names")  # kept on the handler: found once per app
+    if found is None:
+        names = set()
+        for name, parameter in handler.parsed_fn_signature.parameters.items():
+            definition = parameter.kwarg_definition
+            if isinstance(definition, QueryParameter):
+                names.add(definition.name or name)
+            elif definition is None and name not in _NOT_QUERY:
+                names.add(name)
+        found = handler.opt["query_names"] = frozenset(names)
+    return found

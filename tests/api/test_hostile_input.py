@@ -110,3 +110,17 @@ async def test_the_filters_users_reach_for_exist(market: Market) -> None:
     paused = await market.client.get("/v1/campaigns", params={"active": "false"}, headers=market.admin)
     assert [c["id"] for c in active.json()["items"]] == [first["id"]]
     assert [c["id"] for c in paused.json()["items"]] == [second["id"]]
+
+
+async def test_an_unknown_query_parameter_is_named_not_ignored(market: Market) -> None:
+    misspelt = await market.client.get(
+        "/v1/leads", params={"vertcal": "auto_insurance"}, headers=market.admin
+    )
+    assert misspelt.status_code == 400 and misspelt.json()["code"] == "unknown_parameter"
+    assert misspelt.json()["errors"][0]["field"] == "vertcal" and "vertical" in misspelt.json()["message"]
+    campaigns = await market.client.get("/v1/campaigns", params={"actve": "true"}, headers=market.admin)
+    assert campaigns.status_code == 400 and campaigns.json()["errors"][0]["field"] == "actve"
+    # A parameter whose name differs from its argument's is known by its name in the query.
+    assert (
+        await market.client.get("/v1/jobs", params={"state": "failed"}, headers=market.admin)
+    ).status_code == 200
