@@ -28,3 +28,22 @@ async def test_documentation_page_is_served(market: Market) -> None:
     page = await market.client.get("/schema")
     assert page.status_code == 200
     assert "<html" in page.text.lower()
+
+
+def test_every_operation_documents_its_errors_as_the_contract_shapes_them() -> None:
+    spec = json.loads(SPEC.read_text())
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if not path.startswith("/v1/"):
+                assert operation.get("security") == [{}], (method, path)  # no key needed
+                continue
+            responses = operation["responses"]
+            for code in ("401", "403", "429"):
+                assert responses[code]["content"]["application/json"]["schema"] == error, (method, path, code)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            framework = (
+                responses.get("400", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            )
+            assert "status_code" not in framework.get("properties", {}), (method, path)

@@ -22,6 +22,7 @@ from exchange.api.changes import Changes
 from exchange.api.deliveries import DeliveryController, FileBatchController
 from exchange.api.demo_buyer import demo_buyer
 from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
+from exchange.api.docs import document_errors
 from exchange.api.erasure import ErasureController
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
@@ -199,7 +200,7 @@ def create_app(
         return holder["services"]
 
     extra = [demo_buyer] if settings.demo else []
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *extra,
             KeyController,
@@ -253,6 +254,8 @@ def create_app(
             security=[{"bearer": []}],
         ),
     )
+    document_errors(app)
+    return app
 
 
 def settle_heap_after_start() -> None:
