@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -87,8 +88,24 @@ def too_deep(_: Request, exc: RecursionError) -> Response[ErrorBody]:
     )
 
 
+# A failure of ours is logged with its traceback once a minute per kind and place, so a
+# client repeating a request that trips it cannot fill the log.
+LOG_EVERY_SECONDS = 60.0
+_last_logged: dict[tuple[str, str, str], float] = {}
+
+
 def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The route's template, not the URL: no ids, no personal data from paths or queries.
+    route = str(request.scope.get("path_template", "?"))
+    key = (type(exc).__name__, request.method, route)
+    now = time.monotonic()
+    if now - _last_logged.get(key, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
+        if len(_last_logged) > 1000:
+            _last_logged.clear()
+        _last_logged[key] = now
+        log.error("unhandled error on %s %s", request.method, route, exc_info=exc)
+    else:
+        log.warning("unhandled %s on %s %s again (traceback logged lately)", key[0], request.method, route)
     return _response(500, INTERNAL_ERROR)
 
 

@@ -124,3 +124,28 @@ async def test_an_unknown_query_parameter_is_named_not_ignored(market: Market) -
     assert (
         await market.client.get("/v1/jobs", params={"state": "failed"}, headers=market.admin)
     ).status_code == 200
+
+
+def test_a_failure_of_ours_logs_its_traceback_once_a_minute_per_place(caplog: Any) -> None:
+    from litestar import Request
+
+    from exchange.api.errors import internal_error
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/leads/lead_1",
+        "path_template": "/v1/leads/{lead_id}",
+    }
+    scope |= {"headers": [], "query_string": b"", "app": None}
+    with caplog.at_level("WARNING", logger="exchange.api.errors"):
+        for _ in range(3):
+            try:
+                raise ZeroDivisionError("x")
+            except ZeroDivisionError as exc:
+                answer = internal_error(Request(scope), exc)  # type: ignore[arg-type]
+                assert answer.status_code == 500
+    records = [r for r in caplog.records if r.name == "exchange.api.errors"]
+    assert [r.levelname for r in records] == ["ERROR", "WARNING", "WARNING"]
+    assert records[0].exc_info is not None and all(r.exc_info is None for r in records[1:])
+    assert all("lead_1" not in r.getMessage() for r in records)  # the template, never the id
