@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
+import msgspec
+import msgspec.inspect
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -47,8 +50,9 @@ def exchange_error(_: Request, exc: ExchangeError) -> Response[ErrorBody]:
     return _response(exc.status_code, error_body(exc), headers)
 
 
-def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody]:
-    """A typed body or query that did not decode: 422 naming each field, 400 if unreadable."""
+def validation_error(request: Request, exc: ValidationException) -> Response[ErrorBody]:
+    """A typed body or query that did not decode: 422 naming each field (and, for a value
+    outside a fixed set, the values allowed), 400 if unreadable."""
     problems = exc.extra if isinstance(exc.extra, list) else []
     errors = []
     for problem in problems:
@@ -61,7 +65,14 @@ def validation_error(_: Request, exc: ValidationException) -> Response[ErrorBody
         named = _NAMED.search(message)
         if named:  # a field missing or unknown: named itself, not the object around it
             field = f"{match.group(1)}.{named.group(1)}" if match and match.group(1) else named.group(1)
-        errors.append(FieldError(field=field or "body", code="invalid", message=_AT.sub("", message)))
+        message = _AT.sub("", message)
+        if message.startswith(("Invalid enum value", "Invalid value")):
+            allowed = allowed_values(_body_type(request), field) or allowed_values(
+                _query_type(request, key), ""
+            )
+            if allowed:
+                message += f"; one of: {', '.join(allowed)}"
+        errors.append(FieldError(field=field or "body", code="invalid", message=message))
     if not errors:
         return _response(400, ErrorBody(code="bad_request", message=str(exc.detail)))
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
@@ -116,3 +127,66 @@ EXCEPTION_HANDLERS = {
     RecursionError: too_deep,
     Exception: internal_error,
 }
+
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _body_type(request: Request) -> Any:
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    except Exception:  # not a route's request (a test's, a hook's): nothing to look up
+        return None
+    return None if parameter is None else parameter.annotation
+
+
+def _query_type(request: Request, name: Any) -> Any:
+    """A query parameter's type, found by its name in the query string."""
+    try:
+        parameters = request.route_handler.parsed_fn_signature.parameters
+    except Exception:
+        return None
+    for argument, parameter in parameters.items():
+        if getattr(parameter.kwarg_definition, "name", None) == name or argument == name:
+            return parameter.annotation
+    return None
+
+
+def allowed_values(body_type: Any, field: str) -> list[str]:
+    """The values the field at `field` (`filters[0].op`) may take, when they are a fixed set."""
+    if body_type is None:
+        return []
+    try:
+        info = msgspec.inspect.type_info(body_type)
+    except (TypeError, ValueError):
+        return []
+    segments = [name or int(index) for name, index in _SEGMENT.findall(field)]
+    return sorted({str(v) for v in _walk(info, segments)})
+
+
+def _walk(info: Any, segments: list[Any]) -> list[Any]:
+    mi = msgspec.inspect
+    if isinstance(info, mi.Metadata):
+        return _walk(info.type, segments)
+    if isinstance(info, mi.UnionType):
+        if len(segments) == 1:  # a tagged union's tag: every member's
+            tags = [t.tag for t in info.types if isinstance(t, mi.StructType) and t.tag_field == segments[0]]
+            if tags:
+                return tags
+        return [value for member in info.types for value in _walk(member, segments)]
+    if not segments:
+        if isinstance(info, mi.LiteralType):
+            return list(info.values)
+        if isinstance(info, mi.EnumType):
+            return [member.value for member in info.cls]
+        return []
+    head, rest = segments[0], segments[1:]
+    if isinstance(info, mi.StructType) and isinstance(head, str):
+        for field in info.fields:
+            if field.encode_name == head:
+                return _walk(field.type, rest)
+    if isinstance(info, mi.DictType) and isinstance(head, str):
+        return _walk(info.value_type, rest)
+    if isinstance(head, int) and hasattr(info, "item_type"):
+        return _walk(info.item_type, rest)
+    return []

@@ -149,3 +149,23 @@ def test_a_failure_of_ours_logs_its_traceback_once_a_minute_per_place(caplog: An
     assert [r.levelname for r in records] == ["ERROR", "WARNING", "WARNING"]
     assert records[0].exc_info is not None and all(r.exc_info is None for r in records[1:])
     assert all("lead_1" not in r.getMessage() for r in records)  # the template, never the id
+
+
+async def test_a_value_outside_a_fixed_set_is_answered_with_the_values_allowed(market: Market) -> None:
+    buyer = await market.buyer()
+    body = {
+        "buyer_id": buyer.id,
+        "vertical": "auto_insurance",
+        "pricing": {"model": "fixed", "cents_by_grade": {"A": 100}},
+        "delivery": {"adapter": "webhook", "url": "https://buyer.example/hook"},
+        "filters": [{"field": "zip", "op": "bad op", "value": "1"}],
+    }
+    answer = await market.client.post("/v1/campaigns", json=body, headers=market.admin)
+    [error] = answer.json()["errors"]
+    assert error["field"] == "filters[0].op" and "one of: between, eq, exists" in error["message"]
+    tag = await market.client.post(
+        "/v1/campaigns", json={**body, "filters": [], "pricing": {"model": "nope"}}, headers=market.admin
+    )
+    assert tag.json()["errors"][0]["message"].endswith("one of: bid, fixed")
+    status = await market.client.get("/v1/leads", params={"status": "lost"}, headers=market.admin)
+    assert status.status_code in (400, 422) and "sold" in status.json()["errors"][0]["message"]

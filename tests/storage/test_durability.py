@@ -110,12 +110,16 @@ async def test_a_retried_distribution_of_a_settled_lead_ends_its_outbox_row(
     lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
     o = t.outbox.c
     async with distributor(database_url) as ctx:
+        until = datetime.now(UTC) + timedelta(seconds=60)
         async with ctx.engine.begin() as conn:
+            # Leased to this retry, so the app's own runner does not take the row meanwhile.
             await conn.execute(
-                update(t.outbox).where(o.lead_id == lead_id).values(done_at=None, owner="lse_retry")
+                update(t.outbox)
+                .where(o.lead_id == lead_id)
+                .values(done_at=None, owner="lse_retry", locked_until=until)
             )
             row = (await conn.execute(select(o.id, o.payload).where(o.lead_id == lead_id))).one()
-        lease = Lease("lse_retry", datetime.now(UTC) + timedelta(seconds=60))
+        lease = Lease("lse_retry", until)
         answer = await run_job(ctx, row.id, "distribute", lead_id, row.payload, 2, lease)
         async with ctx.engine.connect() as conn:
             done = await conn.scalar(select(o.done_at).where(o.id == row.id))
