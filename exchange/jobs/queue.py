@@ -4,10 +4,13 @@ The transactional outbox stays the record of work owed: a lead, a batch or a re-
 committed with its outbox row, whatever runs it. What changes is who runs it:
 
     serve    accepts, stores and answers; its relay (`ArqRelay`) hands due outbox rows to
-             arq as jobs named after the row and its attempt (`outbox:ID:ATTEMPT`), so a
-             crash between commit and enqueue loses nothing (the row is still due and the
-             next relay pass hands it over) and enqueues nothing twice (arq refuses a job id
-             it already holds). A `mode=sync` request still distributes its own lead.
+             arq as jobs named after the row, its attempt and the hand-over period
+             (`outbox:ID:ATTEMPT:PERIOD`), so a crash between commit and enqueue loses
+             nothing (the row is still due and the next relay pass hands it over) and
+             servers handing the same row over together enqueue it once (arq refuses a job
+             id it already holds). A row still unclaimed a period (30 s) later is handed
+             over again: its job may have died with a worker that had taken it from the
+             queue. A `mode=sync` request still distributes its own lead.
     worker   `exchange worker`: arq runs `outbox_row(ID)`, which claims that row under a
              lease with the same conditional UPDATE the in-process runner uses, runs its job
              (the one definition in jobs/outbox.py) and records its end; a row already done,
@@ -67,8 +70,11 @@ async def queue_pool(redis_url: str) -> Any:
     return await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE)
 
 
-def job_id(row_id: int, attempts: int) -> str:
-    return f"outbox:{row_id}:{attempts}"
+def job_id(row_id: int, attempts: int, generation: int) -> str:
+    """A row's job for one attempt, within one hand-over period: a row still unclaimed a
+    period later (its job died with a worker that had taken it from the queue) gets a new
+    job, rather than waiting for arq to give up on the old one."""
+    return f"outbox:{row_id}:{attempts}:{generation}"
 
 
 class ArqRelay(OutboxRunner):
@@ -92,7 +98,10 @@ class ArqRelay(OutboxRunner):
             key = (row.id, row.attempts)
             if key in self._handed:
                 continue
-            await self.pool.enqueue_job(FUNCTION, row.id, _job_id=job_id(*key), _queue_name=QUEUE)
+            generation = int(time.time() // RELAY_QUIET_SECONDS)
+            await self.pool.enqueue_job(
+                FUNCTION, row.id, _job_id=job_id(row.id, row.attempts, generation), _queue_name=QUEUE
+            )
             self._handed[key] = now
             handed += 1
         return handed
