@@ -32,6 +32,8 @@ class LoadConfig(msgspec.Struct, frozen=True, kw_only=True):
     # The lead status every 2xx answer must carry (the auction benchmark wants "sold");
     # an answer without it counts in `unexpected`, and only expected answers are timed.
     expect: str | None = None
+    # Posts a second over all connections, as a steady publisher sends them; None: as fast as answered.
+    pace_per_second: float | None = None
 
 
 class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +43,7 @@ class LoadResult(msgspec.Struct, frozen=True, kw_only=True):
     errors: int  # non-2xx answers and failed requests, warm-up included
     first_error: str | None
     unexpected: int = 0  # 2xx answers without the expected status, warm-up included
+    limited: int = 0  # 429 answers (counted in `errors` too), warm-up included
     p50_ms: float | None
     p99_ms: float | None
     # CPU the generator itself used during the window, as a share of one core: near 100
@@ -66,6 +69,7 @@ class _Tally:
         self.answered = 0
         self.errors = 0
         self.unexpected = 0
+        self.limited = 0
         self.first_error: str | None = None
 
     def fail(self, what: str, *, unexpected: bool = False) -> None:
@@ -87,7 +91,13 @@ async def _worker(
     url = f"{config.url}/v1/leads?vertical=auto_insurance&mode={config.mode}"
     headers = {"Authorization": f"Bearer {config.api_key}", "Content-Type": "application/json"}
     start, end = window
+    # Paced: each connection sends on its own schedule, `connections / pace` seconds apart.
+    interval = None if config.pace_per_second is None else config.connections / config.pace_per_second
+    due = time.perf_counter()
     while time.perf_counter() < end:
+        if interval is not None:
+            due += interval
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
         body = bench_body(next(numbers))
         sent = time.perf_counter()
         try:
@@ -99,6 +109,7 @@ async def _worker(
             continue
         done = time.perf_counter()
         if not 200 <= status < 300:
+            tally.limited += status == 429
             tally.fail(f"HTTP {status}: {payload[:2000].decode(errors='replace')}")
             continue
         tally.answered += 1
@@ -139,6 +150,7 @@ async def run_load(config: LoadConfig) -> LoadResult:
         errors=tally.errors,
         first_error=tally.first_error,
         unexpected=tally.unexpected,
+        limited=tally.limited,
         p50_ms=None if p50 is None else p50 * 1000,
         p99_ms=None if p99 is None else p99 * 1000,
         client_cpu_percent=100 * cpu_used / config.seconds if config.seconds > 0 else 0.0,

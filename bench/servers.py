@@ -69,7 +69,9 @@ def _start(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: 
     return Server(name, process, f"http://127.0.0.1:{port}", log_path, log_file)
 
 
-def start_exchange(database_url: str, admin_key: str, log_dir: Path) -> Server:
+def start_exchange(
+    database_url: str, admin_key: str, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -79,6 +81,7 @@ def start_exchange(database_url: str, admin_key: str, log_dir: Path) -> Server:
         "EXCHANGE_CONFIG": str(log_dir / "no-exchange.toml"),
         # The load comes from one key, far past a publisher's default rate: no limit here.
         "EXCHANGE_RATE_PER_SECOND": "0",
+        **(extra_env or {}),
     }
     argv = ["-m", "exchange.cli", "serve", "--port", str(port), "--log-level", "warning"]
     return _start("exchange", argv, env, port, log_dir)
@@ -120,9 +123,9 @@ def wait_healthy(server: Server, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{server.name} not healthy after {timeout:.0f} s:\n" + server.log_tail())
 
 
-def create_publisher(exchange: Server, admin_key: str) -> str:
+def create_publisher(exchange: Server, admin_key: str, **extra: Any) -> str:
     """A publisher through the API, as an operator would make one; returns its API key."""
-    body = {"name": "bench", "payout": {"model": "revshare", "percent": 70}}
+    body = {"name": "bench", "payout": {"model": "revshare", "percent": 70}, **extra}
     request = urllib.request.Request(
         exchange.url + "/v1/publishers",
         data=json.dumps(body).encode(),

@@ -25,29 +25,81 @@ Revenue = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
 
 
 class DispositionIn(msgspec.Struct, frozen=True, kw_only=True):
-    status: DispositionStatus
-    revenue_cents: Revenue | None = None
+    status: Annotated[
+        DispositionStatus,
+        msgspec.Meta(
+            description=(
+                "What became of the lead at the buyer: `contacted`, `appointment`, `quoted`, "
+                "`sold` (the consumer bought: counts as a conversion for the source) or `dead`."
+            ),
+            examples=["quoted"],
+        ),
+    ]
+    revenue_cents: Annotated[
+        Revenue | None,
+        msgspec.Meta(
+            description=(
+                "What the buyer made from the consumer, in cents, when it wants to say; it "
+                "feeds the source report."
+            ),
+            examples=[125000],
+        ),
+    ] = None
 
 
 class DispositionView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    lead_id: str
-    status: DispositionStatus
-    revenue_cents: int | None
-    created_at: datetime
+    id: Annotated[
+        str, msgspec.Meta(description="The disposition's id.", examples=["dsp_01jp9zqfp0c89k4sgq6c11cy4y"])
+    ]
+    lead_id: Annotated[
+        str, msgspec.Meta(description="The lead it is about.", examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"])
+    ]
+    status: Annotated[
+        DispositionStatus,
+        msgspec.Meta(description="What became of the lead at the buyer.", examples=["quoted"]),
+    ]
+    revenue_cents: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="What the buyer made from it, in cents; null when not said.", examples=[None]
+        ),
+    ]
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was reported (UTC).", examples=["2025-03-15T16:02:11Z"])
+    ]
 
 
 class RowOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    row: int
-    lead_id: str | None
-    status: Literal["accepted", "rejected"]
-    error: str | None = None
+    row: Annotated[
+        int,
+        msgspec.Meta(description="The CSV row, 1 being the first data row under the header.", examples=[1]),
+    ]
+    lead_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The row's lead id as written; null when the row has none.",
+            examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"],
+        ),
+    ]
+    status: Annotated[
+        Literal["accepted", "rejected"],
+        msgspec.Meta(description="`accepted` (recorded) or `rejected` (see `error`).", examples=["rejected"]),
+    ]
+    error: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the row was rejected; null when it was accepted.",
+            examples=["status: 'won' is not one of contacted, appointment, quoted, sold, dead"],
+        ),
+    ] = None
 
 
 class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    accepted: int
-    rejected: int
-    rows: list[RowOutcome]
+    accepted: Annotated[int, msgspec.Meta(description="How many rows were recorded.", examples=[41])]
+    rejected: Annotated[
+        int, msgspec.Meta(description="How many rows were not, each named in `rows`.", examples=[1])
+    ]
+    rows: Annotated[list[RowOutcome], msgspec.Meta(description="Each row's outcome, in file order.")]
 
 
 async def record_disposition(

@@ -22,6 +22,9 @@ from exchange.storage.statements import dialect_insert, per_dialect
 AccountType = Literal["buyer", "publisher", "exchange", "cash"]
 HOUSE = "exchange"
 CASH = "cash"
+# The house's accounts: its margin (`exchange`), and where adjustments are booked against.
+HouseAccount = Literal["exchange", "goodwill", "chargebacks", "corrections"]
+HOUSE_ACCOUNTS: tuple[HouseAccount, ...] = ("exchange", "goodwill", "chargebacks", "corrections")
 
 
 class Entry(msgspec.Struct, frozen=True):

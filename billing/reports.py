@@ -5,6 +5,7 @@ converted — and what they earned: the closed loop that tells which sources to 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from sqlalchemy import and_, case, distinct, func, select
@@ -15,20 +16,76 @@ from exchange.storage import tables as t
 
 
 class SourceRow(msgspec.Struct, kw_only=True):
-    publisher_id: str
-    sub_id: str | None
-    leads: int = 0
-    valid: int = 0
-    sold: int = 0
-    sell_through: float = 0.0
-    sales: int = 0
-    returns: int = 0
-    return_rate: float = 0.0
-    dispositions: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
-    conversion: float = 0.0
-    revenue_cents: int = 0
-    payout_cents: int = 0
-    margin_cents: int = 0
+    publisher_id: Annotated[
+        str, msgspec.Meta(description="The publisher.", examples=["pub_01jp9zn4frpfzrv0peeg471ejb"])
+    ]
+    sub_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The publisher's sub-source; null for its leads without one.",
+            examples=["fb-campaign-12"],
+        ),
+    ]
+    leads: Annotated[
+        int, msgspec.Meta(description="Leads received from the source in the period.", examples=[1200])
+    ] = 0
+    valid: Annotated[
+        int, msgspec.Meta(description="Of those, leads neither rejected nor duplicate.", examples=[1104])
+    ] = 0
+    sold: Annotated[
+        int,
+        msgspec.Meta(
+            description="Of those, leads sold at least once (returned ones included).", examples=[930]
+        ),
+    ] = 0
+    sell_through: Annotated[
+        float,
+        msgspec.Meta(
+            description="`sold / valid`, 0 to 1 (4 decimals; 0 without valid leads).", examples=[0.8424]
+        ),
+    ] = 0.0
+    sales: Annotated[
+        int,
+        msgspec.Meta(
+            description="Sales of those leads (a lead sold to two buyers counts twice).", examples=[960]
+        ),
+    ] = 0
+    returns: Annotated[int, msgspec.Meta(description="Approved returns of those sales.", examples=[38])] = 0
+    return_rate: Annotated[
+        float, msgspec.Meta(description="`returns / sales`, 0 to 1 (4 decimals).", examples=[0.0396])
+    ] = 0.0
+    dispositions: Annotated[
+        dict[str, int],
+        msgspec.Meta(
+            description="Leads with each disposition status buyers reported.",
+            examples=[{"contacted": 610, "appointment": 140, "quoted": 220, "sold": 96, "dead": 180}],
+        ),
+    ] = msgspec.field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    conversion: Annotated[
+        float,
+        msgspec.Meta(
+            description="Leads buyers reported `sold` over leads sold, 0 to 1 (4 decimals).",
+            examples=[0.1032],
+        ),
+    ] = 0.0
+    revenue_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="What buyers paid for those leads, less approved returns, in cents.",
+            examples=[2280000],
+        ),
+    ] = 0
+    payout_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="What the publisher earned for them, less reversed payouts, in cents.",
+            examples=[1596000],
+        ),
+    ] = 0
+    margin_cents: Annotated[
+        int,
+        msgspec.Meta(description="`revenue_cents − payout_cents`: the exchange's share.", examples=[684000]),
+    ] = 0
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -54,7 +111,7 @@ async def source_report(
             *key,
             func.count(),
             func.sum(case((lc.status.in_(("rejected", "duplicate")), 0), else_=1)),
-            func.sum(case((lc.status == "sold", 1), else_=0)),
+            func.sum(case((lc.status.in_(("sold", "returned")), 1), else_=0)),
         )
         .where(*in_period)
         .group_by(*key)

@@ -7,13 +7,14 @@ A return is keyed by its sale (one per sale); its ledger posting by the return's
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.ledger import HOUSE, Entry, post_transaction
+from billing.periods import month_of
 from exchange.errors import Conflict, Invalid, NotFound
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -23,18 +24,70 @@ ReturnStatus = Literal["pending", "approved", "rejected"]
 
 
 class ReturnView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    lead_id: str
-    sale_id: str
-    buyer_id: str
-    campaign_id: str
-    reason: str
-    note: str | None
-    status: ReturnStatus
-    decision_note: str | None = None
-    transaction_id: str | None = None
-    created_at: datetime
-    decided_at: datetime | None = None
+    id: Annotated[
+        str, msgspec.Meta(description="The return's id.", examples=["ret_01jp9znztrp82vt03yg1j4adyn"])
+    ]
+    lead_id: Annotated[
+        str, msgspec.Meta(description="The lead returned.", examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"])
+    ]
+    sale_id: Annotated[
+        str, msgspec.Meta(description="The sale it takes back.", examples=["sale_01jp9zq8v8nfghdyz93gr9gzjk"])
+    ]
+    buyer_id: Annotated[
+        str, msgspec.Meta(description="The buyer returning it.", examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"])
+    ]
+    campaign_id: Annotated[
+        str,
+        msgspec.Meta(description="The campaign that bought it.", examples=["cmp_01jp9znbag4m5qwbmbkf01meyr"]),
+    ]
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "Why the buyer says the lead was bad: `bad_phone`, `duplicate`, `fraud`, "
+                "`not_interested` or `other`."
+            ),
+            examples=["bad_phone"],
+        ),
+    ]
+    note: Annotated[
+        str | None, msgspec.Meta(description="The buyer's note.", examples=["number disconnected"])
+    ]
+    status: Annotated[
+        ReturnStatus,
+        msgspec.Meta(
+            description=(
+                "`pending` (an operator decides), `approved` (the buyer is credited and the "
+                "publisher's payout reversed) or `rejected`."
+            ),
+            examples=["approved"],
+        ),
+    ]
+    decision_note: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "The decision's note (`auto` decisions explain themselves, e.g. a confirmed duplicate)."
+            ),
+            examples=["confirmed: number disconnected"],
+        ),
+    ] = None
+    transaction_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The ledger transaction of an approved return's credit; null otherwise.",
+            examples=["txn_01jp9zns00qjpf2wyx08y95dhs"],
+        ),
+    ] = None
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When the buyer asked (UTC).", examples=["2025-03-14T09:27:01Z"])
+    ]
+    decided_at: Annotated[
+        datetime | None,
+        msgspec.Meta(
+            description="When it was decided (UTC); null while pending.", examples=["2025-03-15T16:02:11Z"]
+        ),
+    ] = None
 
 
 def return_view(row: Any) -> ReturnView:
@@ -139,7 +192,7 @@ async def decide_return(
             decision_note=note,
             decided_at=now,
         )
-        .returning(r.sale_id, r.lead_id)
+        .returning(r.sale_id, r.lead_id, r.reason)
     )
     row = decided.first()
     if row is None:
@@ -158,23 +211,50 @@ async def decide_return(
             ],
             at=now,
             lead_id=sale.lead_id,
-            memo={"return_id": return_id, "sale_id": sale.id},
+            # A return dated after its sale's month closed still posts now, naming what it reverses.
+            memo={
+                "return_id": return_id,
+                "sale_id": sale.id,
+                "sale_transaction_id": sale.transaction_id,
+                "sale_month": month_of(sale.sold_at),
+                "decided_by": by,
+            },
         )
         await conn.execute(
             update(t.returns).where(r.id == return_id).values(transaction_id=posted.transaction_id)
         )
         lc = t.leads.c
-        await conn.execute(
-            update(t.leads)
-            .where(lc.id == sale.lead_id)
-            .values(payout_cents=lc.payout_cents - sale.payout_cents, updated_at=now)
+        # A lead whose every sale is returned reads `returned` (CONTRACT.md, "After the sale").
+        rest = await conn.scalar(
+            select(func.count())
+            .select_from(t.sales)
+            .outerjoin(t.returns, and_(r.sale_id == t.sales.c.id, r.status == "approved"))
+            .where(t.sales.c.lead_id == sale.lead_id, r.id.is_(None))
         )
-        await _event(conn, row.lead_id, "returned", now, return_id=return_id, credit_cents=sale.price_cents)
+        values: dict[str, Any] = {"payout_cents": lc.payout_cents - sale.payout_cents, "updated_at": now}
+        if rest == 0:
+            values["status"] = "returned"
+        await conn.execute(update(t.leads).where(lc.id == sale.lead_id).values(**values))
+        await _event(
+            conn,
+            row.lead_id,
+            "returned",
+            now,
+            return_id=return_id,
+            sale_id=sale.id,
+            buyer_id=sale.buyer_id,
+            reason=row.reason,
+            credit_cents=sale.price_cents,
+            payout_reversed_cents=sale.payout_cents,
+            decided_by=by,
+            note=note,
+            sale_month=month_of(sale.sold_at),
+        )
         await _event(
             conn, row.lead_id, "ledger_posted", now, transaction_id=posted.transaction_id, kind="return"
         )
     else:
-        await _event(conn, row.lead_id, "return_rejected", now, return_id=return_id, note=note)
+        await _event(conn, row.lead_id, "return_rejected", now, return_id=return_id, decided_by=by, note=note)
     return await load_return(conn, return_id)
 
 

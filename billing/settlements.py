@@ -1,14 +1,21 @@
 """Settlements: per account, what a period charged, paid out, returned, and the balances around it.
 
 One SQL aggregate over the ledger makes every row; the JSON, CSV and XLSX answers are the
-same table, so they agree to the cent.
+same table, so they agree to the cent. Every movement of the period is a column, so each row
+reconciles (CONTRACT.md, "Money"):
+
+    buyer:      closing = opening + payments - net + adjustments
+    publisher:  closing = opening + net - payments + adjustments
+    house:      closing = opening + net + adjustments
+
+Totals are per account type; adding a buyer's charges to a publisher's payouts means nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
@@ -16,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.exports import Cell, XlsxColumn, csv_document, xlsx_document
 from billing.ledger import HOUSE
+from billing.periods import is_closed
 from billing.statements import Period
 from exchange.storage import tables as t
 
@@ -32,40 +40,168 @@ COLUMNS = (
     "net_cents",
     "opening_balance_cents",
     "closing_balance_cents",
+    "payments_cents",
+    "adjustments_cents",
 )
-_AMOUNTS = ("gross", "returns", "net", "opening_balance", "closing_balance")
+_AMOUNTS = tuple(column.removesuffix("_cents") for column in COLUMNS if column.endswith("_cents"))
 _SETTLED: tuple[SettledType, ...] = ("buyer", "publisher", "exchange")
 
 
 class SettlementTotals(msgspec.Struct, frozen=True, kw_only=True):
-    leads: int
-    gross_cents: int
-    returns_cents: int
-    net_cents: int
-    opening_balance_cents: int
-    closing_balance_cents: int
+    """One account type's rows summed: `leads` and every `_cents` column."""
+
+    leads: Annotated[int, msgspec.Meta(description="Leads summed over the type's rows.", examples=[930])] = 0
+    gross_cents: Annotated[
+        int, msgspec.Meta(description="`gross_cents` summed over the type's rows.", examples=[2325000])
+    ] = 0
+    returns_cents: Annotated[int, msgspec.Meta(description="`returns_cents` summed.", examples=[95000])] = 0
+    net_cents: Annotated[int, msgspec.Meta(description="`net_cents` summed.", examples=[2230000])] = 0
+    opening_balance_cents: Annotated[
+        int, msgspec.Meta(description="`opening_balance_cents` summed.", examples=[150000])
+    ] = 0
+    closing_balance_cents: Annotated[
+        int, msgspec.Meta(description="`closing_balance_cents` summed.", examples=[420000])
+    ] = 0
+    payments_cents: Annotated[
+        int, msgspec.Meta(description="`payments_cents` summed.", examples=[2500000])
+    ] = 0
+    adjustments_cents: Annotated[
+        int, msgspec.Meta(description="`adjustments_cents` summed.", examples=[0])
+    ] = 0
 
 
 class SettlementRow(msgspec.Struct, frozen=True, kw_only=True):
-    account_id: str
-    account_type: SettledType
-    account_name: str
+    account_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The buyer's or publisher's id, or `exchange` for the house.",
+            examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"],
+        ),
+    ]
+    account_type: Annotated[
+        SettledType, msgspec.Meta(description="`buyer`, `publisher` or `exchange`.", examples=["buyer"])
+    ]
+    account_name: Annotated[
+        str,
+        msgspec.Meta(
+            description="The buyer's or publisher's name (the house's for `exchange`).",
+            examples=["Acme Insurance"],
+        ),
+    ]
     # Sales in the period: leads bought (buyer), sold (publisher), or sold through the house.
-    leads: int
+    leads: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "Sales in the period: leads bought by a buyer, sold for a publisher, or sold "
+                "through the house."
+            ),
+            examples=[930],
+        ),
+    ]
     # Charges to a buyer, payouts to a publisher, margin for the house: positive.
-    gross_cents: int
+    gross_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "Charges to a buyer, payouts earned by a publisher, margin for the house, in "
+                "cents (positive)."
+            ),
+            examples=[2325000],
+        ),
+    ]
     # What approved returns in the period took back from `gross_cents`: positive.
-    returns_cents: int
-    net_cents: int
-    opening_balance_cents: int
-    closing_balance_cents: int
+    returns_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "What approved returns in the period took back from `gross_cents`, in cents (positive)."
+            ),
+            examples=[95000],
+        ),
+    ]
+    net_cents: Annotated[int, msgspec.Meta(description="`gross_cents − returns_cents`.", examples=[2230000])]
+    opening_balance_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="The account's balance at the start of `since`, in cents.", examples=[150000]
+        ),
+    ]
+    closing_balance_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "Its balance at the end of `until`, in cents. A buyer's row reconciles as "
+                "opening + payments − net + adjustments, a publisher's as opening + net − "
+                "payments + adjustments, the house's as opening + net + adjustments."
+            ),
+            examples=[420000],
+        ),
+    ]
+    # Payments received from a buyer, payouts paid to a publisher: positive; 0 for the house.
+    payments_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "Payments received from a buyer, payouts paid to a publisher, in cents "
+                "(positive); 0 for the house."
+            ),
+            examples=[2500000],
+        ),
+    ]
+    # The signed change adjustments made to the balance.
+    adjustments_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="The signed change adjustments in the period made to the balance, in cents.",
+            examples=[0],
+        ),
+    ]
+
+    @property
+    def reconciles(self) -> bool:
+        """The row's identity: its opening balance and the period's movements reach its closing."""
+        movements = {
+            "buyer": self.payments_cents - self.net_cents,
+            "publisher": self.net_cents - self.payments_cents,
+            "exchange": self.net_cents,
+        }[self.account_type]
+        return self.opening_balance_cents + movements + self.adjustments_cents == self.closing_balance_cents
 
 
 class Settlement(msgspec.Struct, frozen=True, kw_only=True):
-    rows: list[SettlementRow]
-    totals: SettlementTotals
-    since: date
-    until: date
+    rows: Annotated[
+        list[SettlementRow],
+        msgspec.Meta(
+            description=("One row per account, buyers first, then publishers, then the house, each by name."),
+        ),
+    ]
+    # Per account type present among the rows: "buyer", "publisher", "exchange".
+    totals: Annotated[
+        dict[SettledType, SettlementTotals],
+        msgspec.Meta(
+            description=(
+                "Per account type present among the rows (`buyer`, `publisher`, `exchange`): "
+                "`leads` and every `_cents` column summed."
+            ),
+        ),
+    ]
+    since: Annotated[
+        date, msgspec.Meta(description="The first day covered (UTC, inclusive).", examples=["2025-03-01"])
+    ]
+    until: Annotated[
+        date, msgspec.Meta(description="The last day covered (UTC, inclusive).", examples=["2025-03-31"])
+    ]
+    # Whether finance has closed every month the period touches: then no posting can change it.
+    closed: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "Whether finance has closed every month the period touches: then no posting can change it."
+            ),
+            examples=[True],
+        ),
+    ] = False
 
 
 async def read_settlement(conn: AsyncConnection, since: date, until: date) -> Settlement:
@@ -78,6 +214,8 @@ async def read_settlement(conn: AsyncConnection, since: date, until: date) -> Se
     in_period = e.created_at >= start
     is_sale = and_(e.kind == "sale", in_period)
     is_return = and_(e.kind == "return", in_period)
+    is_payment = and_(e.kind.in_(("payment", "payout")), in_period)
+    is_adjustment = and_(e.kind == "adjustment", in_period)
 
     def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
         # Every group has rows, so a SUM here is never NULL.
@@ -90,6 +228,8 @@ async def read_settlement(conn: AsyncConnection, since: date, until: date) -> Se
             func.sum(case((is_sale, 1), else_=0)).label("leads"),
             total(is_sale).label("sales"),
             total(is_return).label("returns"),
+            total(is_payment).label("payments"),
+            total(is_adjustment).label("adjustments"),
             total(e.created_at < start).label("opening"),
             func.sum(e.amount_cents).label("closing"),
         )
@@ -103,6 +243,7 @@ async def read_settlement(conn: AsyncConnection, since: date, until: date) -> Se
             (a.account_type == "buyer", b.name),
             (a.account_type == "publisher", p.name),
             (a.account_id == HOUSE, literal("Exchange")),
+            (a.account_type == "exchange", literal("Exchange: ") + a.account_id),
         ),
         a.account_id,
     )
@@ -114,6 +255,8 @@ async def read_settlement(conn: AsyncConnection, since: date, until: date) -> Se
             a.leads,
             a.sales,
             a.returns,
+            a.payments,
+            a.adjustments,
             a.opening,
             a.closing,
         )
@@ -127,7 +270,8 @@ async def read_settlement(conn: AsyncConnection, since: date, until: date) -> Se
         )
     )
     rows = [_row(r) for r in await conn.execute(query)]
-    return Settlement(rows=rows, totals=_totals(rows), since=since, until=until)
+    closed = await is_closed(conn, since, until)
+    return Settlement(rows=rows, totals=_totals(rows), since=since, until=until, closed=closed)
 
 
 def _row(r: Any) -> SettlementRow:
@@ -144,25 +288,30 @@ def _row(r: Any) -> SettlementRow:
         net_cents=gross - returned,
         opening_balance_cents=int(r.opening),
         closing_balance_cents=int(r.closing),
+        # A buyer's payments raise its balance; a publisher's payouts lower it: both read positive.
+        payments_cents=-sign * int(r.payments) if r.account_type != "exchange" else 0,
+        adjustments_cents=int(r.adjustments),
     )
 
 
-def _totals(rows: Sequence[SettlementRow]) -> SettlementTotals:
-    return SettlementTotals(
-        leads=sum(r.leads for r in rows),
-        gross_cents=sum(r.gross_cents for r in rows),
-        returns_cents=sum(r.returns_cents for r in rows),
-        net_cents=sum(r.net_cents for r in rows),
-        opening_balance_cents=sum(r.opening_balance_cents for r in rows),
-        closing_balance_cents=sum(r.closing_balance_cents for r in rows),
-    )
+_SUMMED = COLUMNS[3:]
+
+
+def _totals(rows: Sequence[SettlementRow]) -> dict[SettledType, SettlementTotals]:
+    totals: dict[SettledType, SettlementTotals] = {}
+    for kind in _SETTLED:
+        of_kind = [row for row in rows if row.account_type == kind]
+        if of_kind:
+            sums = {column: sum(getattr(row, column) for row in of_kind) for column in _SUMMED}
+            totals[kind] = SettlementTotals(**sums)
+    return totals
 
 
 def _table(settlement: Settlement) -> list[list[Cell]]:
-    """COLUMNS for each row, then the TOTAL row with its text cells empty."""
+    """COLUMNS for each row, then a TOTAL row per account type present."""
     table: list[list[Cell]] = [[getattr(row, column) for column in COLUMNS] for row in settlement.rows]
-    totals = settlement.totals
-    table.append(["TOTAL", None, None, *(getattr(totals, column) for column in COLUMNS[3:])])
+    for kind, totals in settlement.totals.items():
+        table.append(["TOTAL", kind, None, *(getattr(totals, column) for column in _SUMMED)])
     return table
 
 
@@ -177,7 +326,8 @@ def settlement_xlsx(settlement: Settlement) -> bytes:
         for name in COLUMNS
     ]
     columns += [XlsxColumn(amount, "currency") for amount in _AMOUNTS]
-    table = [row + row[4:9] for row in _table(settlement)]
+    first = COLUMNS.index("gross_cents")
+    table = [row + row[first:] for row in _table(settlement)]
     return xlsx_document("settlement", columns, table)
 
 

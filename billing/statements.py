@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.exports import Cell
-from billing.ledger import CASH, HOUSE, AccountType
+from billing.ledger import CASH, HOUSE, HOUSE_ACCOUNTS, AccountType
 from exchange.clock import day_start
 from exchange.errors import field_invalid
 from exchange.storage import tables as t
@@ -64,14 +64,62 @@ ENTRY_COLUMNS = (
 
 
 class LedgerEntryView(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    transaction_id: str
-    kind: str
-    account_id: str
-    account_type: str
-    amount_cents: int
-    lead_id: str | None
-    created_at: datetime
+    id: Annotated[
+        int,
+        msgspec.Meta(description="The entry's number, in the order entries were written.", examples=[90211]),
+    ]
+    transaction_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The balanced transaction it belongs to: its entries sum to zero.",
+            examples=["txn_01jp9zns00qjpf2wyx08y95dhs"],
+        ),
+    ]
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            description="What the transaction was: `sale`, `return`, `payment`, `payout`, `adjustment`…",
+            examples=["sale"],
+        ),
+    ]
+    account_id: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The account it moves: a buyer's or publisher's id, `exchange` (the house) or `cash`."
+            ),
+            examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"],
+        ),
+    ]
+    account_type: Annotated[
+        str, msgspec.Meta(description="`buyer`, `publisher`, `exchange` or `cash`.", examples=["buyer"])
+    ]
+    amount_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "The signed change to the account's balance as the balance endpoint shows it, "
+                "in cents (a sale: buyer −price, publisher +payout, exchange +margin)."
+            ),
+            examples=[-2500],
+        ),
+    ]
+    lead_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The lead it is about, for sales and returns; null otherwise.",
+            examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"],
+        ),
+    ]
+    created_at: Annotated[
+        datetime,
+        msgspec.Meta(
+            description=(
+                "When it was posted (UTC); a payment or adjustment dated earlier carries its effective day."
+            ),
+            examples=["2025-03-14T09:27:01Z"],
+        ),
+    ]
 
 
 def _entries(period: Period, after_id: int | None = None) -> Select[Any]:
@@ -115,6 +163,8 @@ async def find_account(conn: AsyncConnection, account_id: str) -> Account | None
         return Account(id=account_id, type="publisher", name=name)
     if account_id == HOUSE:
         return Account(id=HOUSE, type="exchange", name="Exchange")
+    if account_id in HOUSE_ACCOUNTS:
+        return Account(id=account_id, type="exchange", name=f"Exchange: {account_id}")
     if account_id == CASH:
         return Account(id=CASH, type="cash", name="Cash")
     return None
@@ -128,29 +178,115 @@ STATEMENT_COLUMNS = (
     "balance_cents",
     "lead_id",
     "created_at",
+    "description",
 )
 
 
 class StatementLine(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    transaction_id: str
-    kind: str
-    amount_cents: int
+    id: Annotated[
+        int,
+        msgspec.Meta(description="The entry's number, in the order entries were written.", examples=[90211]),
+    ]
+    transaction_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The transaction it belongs to.", examples=["txn_01jp9zns00qjpf2wyx08y95dhs"]
+        ),
+    ]
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            description="What the transaction was: `sale`, `return`, `payment`, `payout`, `adjustment`…",
+            examples=["payment"],
+        ),
+    ]
+    amount_cents: Annotated[
+        int,
+        msgspec.Meta(description="The signed change to the account's balance, in cents.", examples=[500000]),
+    ]
     # The account's balance just after this entry.
-    balance_cents: int
-    lead_id: str | None
-    created_at: datetime
+    balance_cents: Annotated[
+        int,
+        msgspec.Meta(description="The account's balance just after this entry, in cents.", examples=[512500]),
+    ]
+    lead_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The lead it is about, for sales and returns; null otherwise.", examples=[None]
+        ),
+    ]
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was posted (UTC).", examples=["2025-03-14T09:26:53Z"])
+    ]
+    # What the transaction was, in words: an adjustment's reason and note, a payment's reference…
+    description: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The transaction in words: an adjustment's reason and note, a payment's or "
+                "payout's reference, a return's id; empty for a sale."
+            ),
+            examples=["reference wire-2025-0314"],
+        ),
+    ] = ""
+
+
+def describe(kind: str, memo: dict[str, Any]) -> str:
+    """A line's words from its transaction's memo."""
+    if kind == "adjustment":
+        corrects = (
+            f" (corrects {memo['corrects']} of {memo['corrects_month']})" if memo.get("corrects") else ""
+        )
+        return f"{memo.get('reason')}: {memo.get('note')}{corrects}"
+    if kind in ("payment", "payout"):
+        return f"reference {memo.get('reference')}"
+    if kind == "return":
+        month = f" of a {memo['sale_month']} sale" if memo.get("sale_month") else ""
+        return f"return {memo.get('return_id')}{month}"
+    return ""
 
 
 class Statement(msgspec.Struct, frozen=True, kw_only=True):
-    account_id: str
-    account_type: AccountType
-    account_name: str
-    since: date | None
-    until: date | None
-    opening_balance_cents: int
-    closing_balance_cents: int
-    entries: list[StatementLine]
+    account_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The account: a buyer's or publisher's id.",
+            examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"],
+        ),
+    ]
+    account_type: Annotated[
+        AccountType, msgspec.Meta(description="`buyer` or `publisher`.", examples=["buyer"])
+    ]
+    account_name: Annotated[
+        str, msgspec.Meta(description="The buyer's or publisher's name.", examples=["Acme Insurance"])
+    ]
+    since: Annotated[
+        date | None,
+        msgspec.Meta(
+            description="The first day covered (UTC, inclusive); null: from the first entry.",
+            examples=["2025-03-01"],
+        ),
+    ]
+    until: Annotated[
+        date | None,
+        msgspec.Meta(
+            description="The last day covered (UTC, inclusive); null: up to now.", examples=["2025-03-31"]
+        ),
+    ]
+    opening_balance_cents: Annotated[
+        int,
+        msgspec.Meta(description="The balance before the period's first entry, in cents.", examples=[12500]),
+    ]
+    closing_balance_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="The balance after its last: opening plus every entry's amount, in cents.",
+            examples=[475000],
+        ),
+    ]
+    entries: Annotated[
+        list[StatementLine], msgspec.Meta(description="The account's entries in the period, in order.")
+    ]
 
 
 async def _opening_balance(conn: AsyncConnection, account: Account, period: Period) -> int:
@@ -170,8 +306,10 @@ async def _lines(
     conn: AsyncConnection, account: Account, period: Period, opening: int
 ) -> AsyncIterator[StatementLine]:
     e = t.ledger_entries.c
+    tx = t.ledger_transactions.c
     query = (
-        select(e.id, e.transaction_id, e.kind, e.amount_cents, e.lead_id, e.created_at)
+        select(e.id, e.transaction_id, e.kind, e.amount_cents, e.lead_id, e.created_at, tx.memo)
+        .join(t.ledger_transactions, tx.id == e.transaction_id)
         .where(e.account_type == account.type, e.account_id == account.id, *period.covers(e.created_at))
         .order_by(e.id)
         .execution_options(yield_per=1000)
@@ -187,6 +325,7 @@ async def _lines(
             balance_cents=balance,
             lead_id=row.lead_id,
             created_at=row.created_at,
+            description=describe(row.kind, row.memo or {}),
         )
 
 
@@ -211,7 +350,7 @@ async def stream_statement_cells(
     """STATEMENT_COLUMNS rows between an `opening_balance` and a `closing_balance` row, as on paper."""
     async with engine.connect() as conn:
         opening = await _opening_balance(conn, account, period)
-        yield (None, None, "opening_balance", None, opening, None, period.start)
+        yield (None, None, "opening_balance", None, opening, None, period.start, None)
         closing = opening
         async for line in _lines(conn, account, period, opening):
             closing = line.balance_cents
@@ -223,5 +362,6 @@ async def stream_statement_cells(
                 line.balance_cents,
                 line.lead_id,
                 line.created_at,
+                line.description,
             )
-        yield (None, None, "closing_balance", None, closing, None, period.end)
+        yield (None, None, "closing_balance", None, closing, None, period.end, None)

@@ -11,9 +11,14 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# The standard library's own parse of a pattern, walked to refuse exponential backtracking.
+from re import _constants as sre_constants  # type: ignore[attr-defined]
+from re import _parser as sre_parser  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 import msgspec
+import re2
 from lxml import etree
 
 from adapters.inbound.json import decode_json
@@ -29,6 +34,11 @@ MAX_EXPRESSION_CHARS = 1000
 # Buyer-written regexes run on buyer-written text: a bound on the text bounds backtracking.
 MAX_TEXT_CHARS = 64 * 1024
 MAX_VALUE_CHARS = 500
+# What a backtracking regex (one RE2 cannot run) reads of an answer: even a quadratic pattern
+# is over in well under a second at this length.
+MAX_BACKTRACKING_TEXT_CHARS = 2048
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a pattern RE2 refuses is tried on Python's engine, not logged
 
 _PATH_SEGMENT = re.compile(r"[0-9]+|[A-Za-z_$@][A-Za-z0-9_$@:-]*")
 _INDEX = re.compile(r"[0-9]+")
@@ -228,15 +238,76 @@ def _first_xpath_result(xpath: etree.XPath, root: Any) -> Any:
 
 
 def _regex_reader(pattern: str, where: str) -> Reader:
+    """A buyer's regex, run by RE2 (linear time in the text, whatever the pattern) when RE2 can
+    read it; only a pattern that needs backtracking (lookarounds, backreferences) runs on Python's
+    engine, refused when its repeats are ambiguous and given only the first
+    MAX_BACKTRACKING_TEXT_CHARS of the answer, so no buyer can stall a process with its answers."""
     try:
-        compiled = re.compile(python_regex(pattern))
+        return functools.partial(_first_match, re2.compile(pattern, _RE2_OPTIONS), MAX_TEXT_CHARS)
+    except (re2.error, UnicodeEncodeError):
+        pass  # a construct RE2 lacks (or a lone surrogate): Python's engine, bounded below
+    try:
+        rewritten = python_regex(pattern)
+        compiled = re.compile(rewritten)
+        is_ambiguous = _repeats_ambiguously(sre_parser.parse(rewritten))
     except (re.error, OverflowError, RecursionError) as exc:
         raise _RuleError(where, "invalid_regex", f"not a valid regular expression: {exc}") from exc
-    return functools.partial(_first_match, compiled)
+    if is_ambiguous:
+        raise _RuleError(
+            where,
+            "invalid_regex",
+            "a repeated group that can match the same text in several ways (like (a+)+ or "
+            "(a|aa)*) can take exponential time: repeat a character class or a single item instead",
+        )
+    return functools.partial(_first_match, compiled, MAX_BACKTRACKING_TEXT_CHARS)
 
 
-def _first_match(pattern: re.Pattern[str], text: str) -> Any:
-    match = pattern.search(text)
+# A repeat of more than this many times over a variable-length body backtracks exponentially.
+_MAX_SAFE_REPEAT = 16
+
+
+def _repeats_ambiguously(items: Any, inside_repeat: bool = False) -> bool:
+    """Whether a parsed pattern repeats (unboundedly, or many times) a body that can itself match
+    in several lengths or ways: the nested-quantifier shape whose backtracking is exponential.
+
+    Possessive repeats and atomic groups never give back what they matched, so their own
+    repetition is safe; what they hold is checked on its own."""
+    for op, argument in items:
+        if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
+            low, high, body = argument
+            if inside_repeat and low != high:
+                return True
+            if _repeats_ambiguously(body, inside_repeat or high > _MAX_SAFE_REPEAT):
+                return True
+        elif op is sre_constants.BRANCH:
+            if inside_repeat:
+                return True
+            if any(_repeats_ambiguously(branch, inside_repeat) for branch in argument[1]):
+                return True
+        elif op is sre_constants.SUBPATTERN:
+            if _repeats_ambiguously(argument[3], inside_repeat):
+                return True
+        elif op is sre_constants.POSSESSIVE_REPEAT:
+            if _repeats_ambiguously(argument[2]):
+                return True
+        elif op is sre_constants.ATOMIC_GROUP:
+            if _repeats_ambiguously(argument):
+                return True
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            if _repeats_ambiguously(argument[1], inside_repeat):
+                return True
+        elif op is sre_constants.GROUPREF_EXISTS:
+            _, yes, no = argument
+            if inside_repeat or _repeats_ambiguously(yes) or (no is not None and _repeats_ambiguously(no)):
+                return True
+    return False
+
+
+def _first_match(pattern: Any, limit: int, text: str) -> Any:
+    try:
+        match = pattern.search(text[:limit])
+    except UnicodeEncodeError:  # RE2 reads UTF-8: a lone surrogate becomes U+FFFD
+        match = pattern.search(text[:limit].encode("utf-8", "replace").decode("utf-8"))
     if match is None:
         return _MISSING
     if pattern.groups and match.group(1) is not None:
@@ -310,8 +381,8 @@ def _decode_text(body: bytes, charset: str | None) -> str:
     if charset:
         try:
             return body.decode(charset, "replace")
-        except (LookupError, UnicodeError, TypeError):
-            pass  # an unknown or non-text charset: read it as UTF-8
+        except (LookupError, UnicodeError, TypeError, ValueError):
+            pass  # an unknown or non-text charset (or a NUL in its label): read it as UTF-8
     return body.decode("utf-8", "replace")
 
 

@@ -37,7 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_password: str | None = None
     smtp_starttls: bool | None = None
     smtp_from: str = "leads@lead-exchange.invalid"
-    # The upkeep beat (jobs/upkeep.py): expired pings' bids released, batched files sent.
+    # The upkeep beat (jobs/upkeep.py): expired pings' bids released, batched files sent; and
+    # how often each process's alert watch looks for alerts to raise (jobs/alerts.py).
     upkeep_seconds: float = 15.0
     # How long one process has a batch it is sending before another may send it again.
     file_batch_claim_seconds: float = 120.0
@@ -62,6 +63,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a source's closed-loop score is reused before it is computed again.
     source_score_seconds: float = 300.0
     demo: bool = False
+    # The exchange as invoices and remittance statements name it (lines of the address split
+    # at newlines), and the TrueType font their PDFs are set in (None: a system DejaVu Sans if
+    # there is one, else the PDF core font, whose Latin-1 stands in for other characters).
+    company_name: str = "Lead Exchange"
+    company_address: str = ""
+    company_tax_id: str | None = None
+    document_font: str | None = None
 
 
 _ENV = {
@@ -96,6 +104,10 @@ _ENV = {
     "EXCHANGE_OUTBOX_LEASE_SECONDS": "outbox_lease_seconds",
     "EXCHANGE_SOURCE_SCORE_SECONDS": "source_score_seconds",
     "EXCHANGE_WORKER_JOBS": "worker_jobs",
+    "EXCHANGE_COMPANY_NAME": "company_name",
+    "EXCHANGE_COMPANY_ADDRESS": "company_address",
+    "EXCHANGE_COMPANY_TAX_ID": "company_tax_id",
+    "EXCHANGE_DOCUMENT_FONT": "document_font",
 }
 
 

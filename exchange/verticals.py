@@ -8,47 +8,188 @@ as well as its own fields, so one list tells a publisher everything it must send
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from exchange.errors import field_invalid
-from exchange.types import CANONICAL_FIELDS, MAX_CENTS
+from exchange.types import CANONICAL_FIELDS, GRADE_KEYS, MAX_CENTS, documented
 
 FieldType = Literal["str", "int", "bool", "date", "enum"]
 Strategy = Literal["auction", "round_robin", "priority"]
 GRADES = ("A", "B", "C", "D")
 
 
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
+FIELD_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
 class FieldSpec(msgspec.Struct, frozen=True, kw_only=True):
     """One field of a vertical; `required` is always shown (clients read it on every field)."""
 
-    name: str
-    type: FieldType
-    required: bool = False
-    values: list[str] | None = None
+    name: Annotated[
+        str,
+        msgspec.Meta(pattern=FIELD_PATTERN.pattern),
+        msgspec.Meta(
+            description=(
+                "The field's name in leads: lower case letters, digits and `_`, starting with a letter."
+            ),
+            examples=["vehicle_year"],
+        ),
+    ]
+    type: Annotated[
+        FieldType,
+        msgspec.Meta(
+            description=(
+                "What its values are: `str`, `int`, `bool`, `date` (YYYY-MM-DD) or `enum` (one of `values`)."
+            ),
+            examples=["int"],
+        ),
+    ]
+    required: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Whether a lead of the vertical without this field is rejected.", examples=[True]
+        ),
+    ] = False
+    values: Annotated[
+        list[str] | None,
+        msgspec.Meta(
+            description=(
+                "The allowed values of an `enum` field (matched regardless of case and "
+                "spacing); null for any other type."
+            ),
+            examples=[["own", "rent"]],
+        ),
+    ] = None
 
 
 class AgedPrice(msgspec.Struct, frozen=True, kw_only=True):
-    after_hours: int
-    percent: int
+    after_hours: Annotated[
+        int,
+        msgspec.Meta(ge=0),
+        msgspec.Meta(
+            description=(
+                "From this age of an unsold lead, in hours since it was received, this step's "
+                "percentage applies."
+            ),
+            examples=[24],
+        ),
+    ]
+    percent: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=100),
+        msgspec.Meta(
+            description=(
+                "The listed price as a percentage of the grade's floor (0 to 100), rounded down "
+                "to whole cents."
+            ),
+            examples=[60],
+        ),
+    ]
 
 
 class Distribution(msgspec.Struct, frozen=True, kw_only=True):
-    strategy: Strategy = "auction"
-    ping_timeout_ms: int = 500
-    max_sales: int = 1
-    duplicate_window_days: int = 30
-    floor_cents_by_grade: dict[str, int] = msgspec.field(default_factory=dict)
-    require_consent: bool = False
-    aged_pricing: list[AgedPrice] = msgspec.field(default_factory=list)
-    resell_unsold_after_minutes: int | None = None
+    strategy: Annotated[
+        Strategy,
+        msgspec.Meta(
+            description=(
+                "How a lead is offered to campaigns: `auction` (bid and fixed prices ranked, "
+                "best first), `round_robin` (weighted rotation) or `priority` (by the "
+                "campaigns' priority level, rotating within one)."
+            ),
+            examples=["auction"],
+        ),
+    ] = "auction"
+    ping_timeout_ms: Annotated[
+        int,
+        msgspec.Meta(ge=50, le=30_000),
+        msgspec.Meta(
+            description=(
+                "How long an auction waits for bids, in milliseconds (50 to 30000); a bid that "
+                "comes later is left out."
+            ),
+            examples=[500],
+        ),
+    ] = 500
+    max_sales: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=20),
+        msgspec.Meta(
+            description="How many buyers one lead may be sold to (1: exclusive sales only; up to 20).",
+            examples=[1],
+        ),
+    ] = 1
+    duplicate_window_days: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=3650),
+        msgspec.Meta(
+            description=(
+                "A lead with the phone or e-mail of one received in the vertical within this "
+                "many days is a duplicate (409); 0 turns the check off."
+            ),
+            examples=[30],
+        ),
+    ] = 30
+    floor_cents_by_grade: Annotated[
+        # check_distribution names a bad grade or amount: documented, not decoded (exchange/types.py)
+        dict[str, Annotated[int, documented(minimum=0, maximum=MAX_CENTS)]],
+        GRADE_KEYS,
+        msgspec.Meta(
+            description=(
+                "The least price per grade, in cents: bids below it are refused, and the "
+                "marketplace lists unsold leads at it; a grade not named has no floor and is "
+                "not listed."
+            ),
+            examples=[{"A": 1000, "B": 700, "C": 400}],
+        ),
+    ] = msgspec.field(default_factory=dict)
+    require_consent: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "Whether every lead must carry consent (its text and time); a lead without it is rejected."
+            ),
+            examples=[False],
+        ),
+    ] = False
+    aged_pricing: Annotated[
+        list[AgedPrice],
+        msgspec.Meta(
+            description=(
+                "Steps by which an unsold lead's marketplace price falls with its age; the last "
+                "step reached applies. Empty: the floor, at any age."
+            ),
+            examples=[[{"after_hours": 24, "percent": 60}, {"after_hours": 72, "percent": 30}]],
+        ),
+    ] = msgspec.field(default_factory=list)
+    resell_unsold_after_minutes: Annotated[
+        Annotated[int, msgspec.Meta(ge=1)] | None,
+        msgspec.Meta(
+            description=(
+                "Offer unsold leads to the campaigns again this many minutes on (when a "
+                "schedule has opened or a cap has reset); null: never."
+            ),
+            examples=[60],
+        ),
+    ] = None
 
 
 class Vertical(msgspec.Struct, frozen=True, kw_only=True):
-    key: str
-    fields: list[FieldSpec]
-    distribution: Distribution = msgspec.field(default_factory=Distribution)
+    key: Annotated[
+        str,
+        msgspec.Meta(
+            description="The vertical's key: how leads, campaigns and URLs name it.",
+            examples=["auto_insurance"],
+        ),
+    ]
+    fields: Annotated[
+        list[FieldSpec],
+        msgspec.Meta(description="Its own fields, beyond the canonical ones every lead shares."),
+    ]
+    distribution: Annotated[Distribution, msgspec.Meta(description="How its leads are sold.")] = (
+        msgspec.field(default_factory=Distribution)
+    )
 
     def spec(self, name: str) -> FieldSpec | None:
         for field in self.fields:
@@ -60,13 +201,34 @@ class Vertical(msgspec.Struct, frozen=True, kw_only=True):
 class VerticalIn(msgspec.Struct, frozen=True, kw_only=True):
     """An operator's own vertical, as posted to `POST /v1/verticals`."""
 
-    key: str
-    fields: list[FieldSpec]
-    distribution: Distribution = msgspec.field(default_factory=Distribution)
-
-
-KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
-FIELD_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+    key: Annotated[
+        str,
+        msgspec.Meta(pattern=KEY_PATTERN.pattern),
+        msgspec.Meta(
+            description=(
+                "The new vertical's key: lower case letters, digits and `_`, starting with a "
+                "letter; not one already taken."
+            ),
+            examples=["pet_insurance"],
+        ),
+    ]
+    fields: Annotated[
+        list[FieldSpec],
+        msgspec.Meta(
+            description=(
+                "Its own fields, beyond the canonical ones every lead shares; names are not repeated."
+            ),
+            examples=[
+                [
+                    {"name": "pet_type", "type": "enum", "required": True, "values": ["dog", "cat"]},
+                    {"name": "pet_age", "type": "int", "required": False},
+                ]
+            ],
+        ),
+    ]
+    distribution: Annotated[
+        Distribution, msgspec.Meta(description="How its leads are sold; omitted: the defaults shown.")
+    ] = msgspec.field(default_factory=Distribution)
 
 
 def check_distribution(d: Distribution) -> None:

@@ -77,3 +77,21 @@ def test_the_channels_benchmark_measures_batch_email_and_leads() -> None:
     assert report["batch"]["peak_rss_mb"] > 0
     assert report["email"]["messages"] > 0 and report["email"]["errors"] == 0
     assert report["leads"]["leads_per_second"] > 0 and report["leads"]["errors"] == 0
+
+
+@pytest.mark.slow
+def test_the_flood_benchmark_limits_the_flood_and_keeps_the_quiet_publishers_leads() -> None:
+    argv = "--seconds 2 --pace 40 --flood-limit 20 --flood-connections 16 --json".split()
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.flood", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    flood, alone, during = figures["flood"], figures["quiet_alone"], figures["quiet_during_flood"]
+    # The flood is cut to its limit (its burst is spent in the warm-up) and told so with 429s.
+    assert flood["limited_per_second"] > 0
+    assert flood["taken_per_second"] <= 20 * 1.5
+    # The quiet publisher is never limited, and its leads are all taken.
+    for quiet in (alone, during):
+        assert quiet["limited_per_second"] == 0 and quiet["other_errors"] == 0
+        assert quiet["taken_per_second"] > 0

@@ -22,6 +22,9 @@ _PREFERRED_PHONE_TYPES = frozenset({"", "voice", "cellphone"})
 _PRICE = re.compile(
     r"(?:[A-Za-z]{3}|[$€£])?\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s*(?:[A-Za-z]{3}|[$€£])?"
 )
+# More digits than any price, odometer or line number has: such text is not one (and int()
+# refuses numbers of thousands of digits).
+_MAX_DIGITS = 12
 _VEHICLE_FIELDS = (
     ("year", "vehicle_year"),
     ("make", "vehicle_make"),
@@ -180,7 +183,8 @@ def _address(address: etree._Element | None) -> dict[str, str | None]:
 
 def _line_number(street: etree._Element) -> int:
     line = (street.get("line") or "").strip()
-    return int(line) if line.isdigit() else 1
+    # isdecimal, not isdigit: "²" is a digit int() cannot read.
+    return int(line) if line.isdecimal() and len(line) <= _MAX_DIGITS else 1
 
 
 def _vehicle(element: etree._Element) -> dict[str, Any]:
@@ -208,12 +212,14 @@ def _price_cents(price: etree._Element | None) -> int | None:
     if match is None:
         return None
     units, decimals = match.group(1).replace(",", ""), (match.group(2) or "").ljust(2, "0")
+    if len(units) > _MAX_DIGITS:
+        return None
     return int(units) * 100 + int(decimals)
 
 
 def _mileage(text: str | None) -> int | None:
     digits = re.sub(r"\D", "", text or "")
-    return int(digits) if digits else None
+    return int(digits) if digits and len(digits) <= _MAX_DIGITS else None
 
 
 def _timeframe(timeframe: etree._Element | None) -> str | None:

@@ -290,9 +290,11 @@ def _leaves(message: Message, limits: Limits) -> list[Message]:
             raise _OverLimit(f"the message has more than {limits.max_parts} parts (limit max_parts)")
         if depth > limits.max_depth:
             raise _OverLimit(_too_deep(limits))
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            stack.extend((child, depth + 1) for child in reversed(payload) if isinstance(child, Message))
+        # is_multipart, not get_payload: a leaf's payload is decoded with its charset label,
+        # which may name a codec that fails (idna, a NUL in the label).
+        if part.is_multipart():
+            children = part.get_payload()
+            stack.extend((child, depth + 1) for child in reversed(children) if isinstance(child, Message))
         else:
             leaves.append(part)
     return leaves
@@ -468,8 +470,9 @@ def _adf_snippet(text: str) -> str:
 # ----------------------------------------------------------------------------------------------------
 # Key: Value lines. A label is at most four words; "http://…" and "at 10:30" are not labels.
 
-_LINE = re.compile(r"^[ \t>*]*([^:\r\n]{1,60}?)[ \t]*:(?!//)[ \t*]*(.*?)[ \t*]*$")
-_LINK_SUFFIX = re.compile(r"\s*<(?:mailto|tel):[^>]*>")
+_MAX_LABEL_CHARS = 60
+# `(?<!\s)`: the blanks are tried from the start of their run only, so a long run costs its length.
+_LINK_SUFFIX = re.compile(r"(?<!\s)\s*<(?:mailto|tel):[^>]*>")
 
 
 def _line_pairs(text: str) -> list[tuple[str, str]]:
@@ -478,12 +481,25 @@ def _line_pairs(text: str) -> list[tuple[str, str]]:
     for line in text.splitlines():
         if line.rstrip() == "--":
             break
-        match = _LINE.match(line)
-        if match and _is_line_label(match.group(1)):
-            pairs.append([match.group(1), _LINK_SUFFIX.sub("", match.group(2))])
+        labelled = _split_line(line)
+        if labelled and _is_line_label(labelled[0]):
+            pairs.append([labelled[0], _LINK_SUFFIX.sub("", labelled[1])])
         elif pairs and line.strip() and canonical_label(pairs[-1][0]) == "comments":
             pairs[-1][1] = f"{pairs[-1][1]}\n{line.strip()}".strip()
     return [(label, value) for label, value in pairs]
+
+
+def _split_line(line: str) -> tuple[str, str] | None:
+    """`> **First Name:** Ada` → ("First Name", "Ada"): quote marks, bullets and blanks around the
+    label and the value go. String operations, not a regex: a regex's backtracking over a long
+    run of blanks took seconds per line."""
+    head, colon, value = line.partition(":")
+    if not colon or value.startswith("//"):
+        return None
+    label = head.lstrip(" \t>*").rstrip(" \t")
+    if not 1 <= len(label) <= _MAX_LABEL_CHARS:
+        return None
+    return label, value.strip(" \t*")
 
 
 def _is_line_label(label: str) -> bool:
@@ -524,12 +540,24 @@ def _table_pairs(root: etree._Element) -> Iterator[tuple[str, str]]:
 
 
 def _rendered_text(root: etree._Element) -> str:
-    """The text as a reader sees it: a line break around every block and at every `<br>`."""
-    for element in root.iter():
-        if isinstance(element.tag, str) and element.tag in _BLOCKS:
-            element.text = "\n" + (element.text or "")
-            element.tail = "\n" + (element.tail or "")
-    return root.text_content()
+    """The text as a reader sees it: a line break around every block and at every `<br>`.
+
+    Read by walking the tree, not by editing it: lxml refuses to set text holding the control
+    characters its HTML parser lets through."""
+    pieces: list[str] = []
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        is_block = isinstance(element.tag, str) and element.tag in _BLOCKS
+        if event == "start":
+            if is_block:
+                pieces.append("\n")
+            if isinstance(element.tag, str):  # a comment's or PI's own text is not shown
+                pieces.append(element.text or "")
+        else:
+            if is_block:
+                pieces.append("\n")
+            if element is not root:
+                pieces.append(element.tail or "")
+    return "".join(pieces)
 
 
 def _squash(text: str) -> str:

@@ -28,7 +28,7 @@ def check_charset(charset: str) -> None:
     """Refuse a charset label Python does not know as a text encoding."""
     try:
         name = codecs.lookup(charset).name
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:  # ValueError: a label with a NUL in it
         raise unsupported_charset(charset) from exc
     if name in _NOT_CHARSETS:
         raise unsupported_charset(charset, "not a charset")

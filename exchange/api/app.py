@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.outbound.registry import SmtpRelay, default_registry
-from exchange.api.auth import key_first, provide_principal
+from exchange.api.adjustments import AdjustmentController
+from exchange.api.alerts import AlertController
+from exchange.api.audit import AuditController
+from exchange.api.auth import check_roles, key_first, provide_principal
 from exchange.api.batches import BatchController
 from exchange.api.buyers import BuyerController
 from exchange.api.campaigns import CampaignController
@@ -22,18 +24,22 @@ from exchange.api.changes import Changes
 from exchange.api.deliveries import DeliveryController, FileBatchController
 from exchange.api.demo_buyer import demo_buyer
 from exchange.api.dispositions import BulkDispositionController, LeadDispositionController
-from exchange.api.docs import document_errors
+from exchange.api.docs import SpecConfig, StructSchemas, declare_bounds, document_errors
 from exchange.api.erasure import ErasureController
 from exchange.api.errors import EXCEPTION_HANDLERS
 from exchange.api.finance import LedgerController, SettlementController, StatementController
 from exchange.api.holds import HoldController
 from exchange.api.inbound import InboundController
+from exchange.api.invoices import InvoiceController, RemittanceController
 from exchange.api.jobs import JobController
 from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.limits import RateLimits
 from exchange.api.marketplace import MarketplaceController
 from exchange.api.money import BalanceController, PaymentController
+from exchange.api.options import allow_every_method
+from exchange.api.payouts import PayoutController, PayoutRunController
+from exchange.api.periods import PeriodController
 from exchange.api.pings import PingController
 from exchange.api.publishers import PublisherController
 from exchange.api.pulls import PullController
@@ -44,6 +50,7 @@ from exchange.api.services import Metrics, Services
 from exchange.api.verticals import VerticalController
 from exchange.clock import Clock, utc_now
 from exchange.distribution.catalog import CampaignCatalog
+from exchange.jobs.alerts import AlertWatch
 from exchange.jobs.distribute import JobContext
 from exchange.jobs.outbox import OutboxRunner
 from exchange.jobs.queue import ArqRelay, queue_pool
@@ -105,6 +112,11 @@ async def start_services(settings: Settings, clock: Clock = utc_now, *, role: st
     runner.start(claim=role == "server")
     if pool is None or role == "worker":
         upkeep.start()
+    # Every process watches for alerts: the sale path notes them in the process that sells.
+    alerts = AlertWatch(
+        engine, clock, jobs.alerts, poll_seconds=settings.upkeep_seconds, on_raise=runner.notify
+    )
+    alerts.start()
     if checkpointer is not None:
         checkpointer.start(engine)
     services = Services(
@@ -123,6 +135,7 @@ async def start_services(settings: Settings, clock: Clock = utc_now, *, role: st
         changes=Changes(pool),
         sqlite_lock=sqlite_lock,
         limits=RateLimits(settings, pool),
+        alerts=alerts,
     )
     services.changes.start(services)
     jobs.intake = services
@@ -159,6 +172,7 @@ async def stop_services(services: Services) -> None:
     await services.writer.stop()
     await services.runner.stop()
     await services.upkeep.stop()
+    await services.alerts.stop()
     await services.jobs.adapters.close()
     await services.changes.stop()
     if services.redis is not None:
@@ -225,10 +239,18 @@ def create_app(
             BulkDispositionController,
             ReportController,
             PaymentController,
+            PayoutController,
+            PayoutRunController,
+            AdjustmentController,
+            PeriodController,
             BalanceController,
             LedgerController,
             SettlementController,
             StatementController,
+            AlertController,
+            InvoiceController,
+            RemittanceController,
+            AuditController,
             healthz,
             metrics,
         ],
@@ -239,11 +261,16 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=key_first,
         lifespan=[lifespan],
+        # Structs are documented by msgspec's own schema of them (api/docs.py).
+        plugins=[StructSchemas()],
+        middleware=[allow_every_method],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
+        openapi_config=SpecConfig(
             title="Lead exchange",
             version=VERSION,
-            description="Publishers post leads; the exchange checks, grades, prices and sells them.",
+            description="Publishers post leads; the exchange checks, grades, prices and sells them."
+            " No text the exchange keeps holds a NUL character (\\u0000): a JSON body carrying one is"
+            " refused (422), and a lead's field holding one is named in its errors.",
             path="/schema",
             render_plugins=[RedocRenderPlugin(path="/")],
             components=Components(
@@ -254,7 +281,10 @@ def create_app(
             security=[{"bearer": []}],
         ),
     )
+    # A route handler that names no roles (and is not public) is refused here, by name.
+    check_roles(app)
     document_errors(app)
+    declare_bounds(app)
     return app
 
 

@@ -1,20 +1,23 @@
 """Bearer keys: who is calling, and what their role lets them do.
 
 Missing or unknown key: 401. A role that may never do a thing: 403. Another
-tenant's object: 404, so existence is not revealed (CONTRACT.md).
+tenant's object: 404, so existence is not revealed (CONTRACT.md). Each `/v1` route handler
+names the roles that may call it (`opt=roles(...)`), checked before its body or query is read.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.di import NamedDependency
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.params import QueryParameter
 from sqlalchemy import select
 
+from exchange.api.bodies import decode_strictly
 from exchange.api.services import ServicesDep
 from exchange.errors import BadRequest, Forbidden, Unauthorized, field_invalid
 from exchange.storage import tables as t
@@ -33,6 +36,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     payout: dict[str, Any] | None = None
     # The publisher's own rate limit, if it has one (api/limits.py).
     rate_limit: dict[str, Any] | None = None
+    # The address the request came from (the audit log's client_address); set per request.
+    address: str | None = None
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -44,6 +49,25 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 PrincipalDep = NamedDependency[Principal]
+
+EVERY_ROLE: tuple[Role, ...] = get_args(Role)
+
+
+def roles(*names: Role) -> dict[str, tuple[Role, ...]]:
+    """A route handler's `opt`: the roles whose keys may ever call it. Any other key is a 403
+    before the body or query is read (`key_first`); whose object it is stays the handler's
+    question (404 for another tenant's)."""
+    return {"roles": names}
+
+
+# Served without a key, each for its reason: every other route handler names its roles.
+PUBLIC: dict[str, str] = {
+    "/healthz": "liveness, for load balancers",
+    "/metrics": "Prometheus metrics: loopback, else an operator key (api/service.py)",
+    "/schema": "the spec and its documentation page",
+    "/forms/": "hosted lead forms: public pages posting as their publisher",
+    "/demo-buyer/": "the demo buyer of `exchange serve --demo`",
+}
 
 
 def new_api_key() -> str:
@@ -73,6 +97,9 @@ async def key_first(request: Request) -> None:
         raise
     await services.limits.check_key(principal.key_id, principal.rate_limit)
     request.state.principal = principal
+    allowed = request.route_handler.opt.get("roles")
+    if allowed is not None:  # None only for the framework's own OPTIONS answers: check_roles
+        principal.require(*allowed)
     unknown = sorted(set(request.query_params) - query_names(request.route_handler))
     if unknown:
         takes = ", ".join(sorted(query_names(request.route_handler))) or "none"
@@ -87,11 +114,15 @@ async def key_first(request: Request) -> None:
         # (A lead's fields are checked one by one instead, each named: pipeline/intake.py.)
         if not request.scope["path"].startswith("/v1/leads") and b"\\u0000" in await request.body():
             raise field_invalid("body", "invalid_value", "text may not hold a NUL character (\\u0000)")
+        await decode_strictly(request)
 
 
 async def provide_principal(request: Request, services: ServicesDep) -> Principal:
     found = request.state.get("principal")
-    return found if isinstance(found, Principal) else await authenticate(request, services)
+    principal = found if isinstance(found, Principal) else await authenticate(request, services)
+    # The cached principal is the key's; this request's copy knows where it came from.
+    client = request.scope.get("client")
+    return msgspec.structs.replace(principal, address=client[0]) if client else principal
 
 
 async def authenticate(request: Request, services: Any) -> Principal:
@@ -150,3 +181,29 @@ def query_names(handler: Any) -> frozenset[str]:
                 names.add(name)
         found = handler.opt["query_names"] = frozenset(names)
     return found
+
+
+def check_roles(app: Litestar) -> None:
+    """Refuse to build an app with a route handler that names no roles and is not public.
+
+    A `/v1` handler without `opt=roles(...)` would be open to every key; roles anywhere else
+    would never be checked (`key_first` reads only `/v1`). Either is a start-up error naming it."""
+    wrong: list[str] = []
+    for route in app.routes:
+        for handler in route.route_handlers:
+            fn = handler.fn
+            if fn.__module__.startswith("litestar."):
+                continue  # the framework's own: OPTIONS answers and the spec's pages
+            named = handler.opt.get("roles")
+            where = f"{fn.__module__}.{fn.__qualname__} ({route.path})"
+            if route.path.startswith("/v1/"):
+                if not named:
+                    wrong.append(f"{where}: names no roles; give it opt=roles(...) (api/auth.py)")
+                elif set(named) - set(EVERY_ROLE):
+                    wrong.append(f"{where}: no such role {sorted(set(named) - set(EVERY_ROLE))}")
+            elif named is not None:
+                wrong.append(f"{where}: roles are checked only under /v1")
+            elif not route.path.startswith(tuple(PUBLIC)):
+                wrong.append(f"{where}: neither under /v1 with roles nor in api/auth.py's PUBLIC")
+    if wrong:
+        raise ImproperlyConfiguredException("route handlers without roles:\n" + "\n".join(wrong))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
+from litestar.params import QueryParameter
 from sqlalchemy import select
 
-from exchange.api.auth import Principal, PrincipalDep
+from exchange.api.auth import Principal, PrincipalDep, roles
+from exchange.api.docs import raw_body, text
+from exchange.api.params import LeadBatchId
 from exchange.api.services import ServicesDep
 from exchange.errors import NotFound, field_invalid
 from exchange.pipeline.batches import BatchView, accept_batch, batch_view, sniff_format
@@ -20,7 +23,13 @@ MAX_BATCH_BYTES = 64 * 1024 * 1024
 
 
 class BatchAccepted(msgspec.Struct, frozen=True, kw_only=True):
-    batch_id: str
+    batch_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The batch's id: follow its rows with `GET /v1/batches/{id}`.",
+            examples=["bat_01jp9zpv5rjyvh3xeeywt5hkp7"],
+        ),
+    ]
 
 
 class BatchController(Controller):
@@ -31,16 +40,41 @@ class BatchController(Controller):
         summary="Send many leads as one CSV, XLSX, XML or NDJSON file (publisher) → 202",
         status_code=202,
         request_max_body_size=MAX_BATCH_BYTES,
+        opt=roles("operator", "publisher"),
+        operation_class=raw_body(
+            {
+                "text/csv": text("a header of field names (dots nest: consent.text), then a lead a row"),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": Schema(
+                    type=OpenAPIType.STRING,
+                    format=OpenAPIFormat.BINARY,
+                    description="the same, as a workbook",
+                ),
+                "application/xml": text("<leads> of <lead> elements, or an ADF document of prospects"),
+                "application/x-ndjson": text("a lead's JSON object a line"),
+            }
+        ),
     )
     async def post_batch(
         self,
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
-        vertical: FromQuery[str | None] = None,
-        publisher_id: FromQuery[str | None] = None,
+        vertical: Annotated[
+            str | None,
+            QueryParameter(
+                description="The vertical of every row's lead; omitted: the publisher's default vertical."
+            ),
+        ] = None,
+        publisher_id: Annotated[
+            str | None,
+            QueryParameter(
+                description=(
+                    "For an operator's upload: the publisher the rows come from (a publisher's key "
+                    "sends its own)."
+                )
+            ),
+        ] = None,
     ) -> BatchAccepted:
-        principal.require("publisher", "operator")
         owner = _publisher_of(principal, publisher_id)
         body = await request.body()
         format = sniff_format(body, request.headers.get("content-type"))
@@ -74,11 +108,14 @@ class BatchController(Controller):
         services.runner.notify()
         return BatchAccepted(batch_id=batch_id)
 
-    @get("/v1/batches/{batch_id:str}", summary="A batch's progress, and every row's outcome")
+    @get(
+        "/v1/batches/{batch_id:str}",
+        summary="A batch's progress, and every row's outcome",
+        opt=roles("operator", "publisher"),
+    )
     async def get_batch(
-        self, batch_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+        self, batch_id: LeadBatchId, principal: PrincipalDep, services: ServicesDep
     ) -> BatchView:
-        principal.require("publisher", "operator")
         async with services.engine.connect() as conn:
             batch = (await conn.execute(select(t.batches).where(t.batches.c.id == batch_id))).first()
             if batch is None or (

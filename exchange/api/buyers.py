@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import select
 
-from exchange.api.auth import PrincipalDep
-from exchange.api.keys import Name, insert_key
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.keys import Name, first_key_name, insert_key
+from exchange.api.params import BuyerId
 from exchange.api.services import ServicesDep
+from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -23,21 +25,63 @@ NonNegativeCents = Cents
 
 
 class BuyerIn(msgspec.Struct, frozen=True, kw_only=True):
-    name: Name
-    timezone: str
-    credit_limit_cents: NonNegativeCents = 0
+    name: Annotated[
+        Name,
+        msgspec.Meta(
+            description="The buyer's company name (1 to 200 characters).", examples=["Acme Insurance"]
+        ),
+    ]
+    timezone: Annotated[
+        str,
+        msgspec.Meta(
+            description="The IANA time zone its caps count days in when a campaign has no schedule.",
+            examples=["America/New_York"],
+        ),
+    ]
+    credit_limit_cents: Annotated[
+        NonNegativeCents,
+        msgspec.Meta(
+            description=(
+                "How far below zero its balance may go, in cents: a sale needs balance plus "
+                "credit limit to cover the price."
+            ),
+            examples=[0, 100000],
+        ),
+    ] = 0
 
 
 class BuyerOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-    timezone: str
-    credit_limit_cents: int
-    created_at: datetime
+    id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The buyer's id; also its ledger account's.",
+            examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"],
+        ),
+    ]
+    name: Annotated[str, msgspec.Meta(description="The buyer's company name.", examples=["Acme Insurance"])]
+    timezone: Annotated[
+        str,
+        msgspec.Meta(
+            description="The IANA time zone its caps count days in when a campaign has no schedule.",
+            examples=["America/New_York"],
+        ),
+    ]
+    credit_limit_cents: Annotated[
+        int, msgspec.Meta(description="How far below zero its balance may go, in cents.", examples=[0])
+    ]
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was created (UTC).", examples=["2025-03-14T09:26:53Z"])
+    ]
 
 
 class BuyerCreated(BuyerOut, frozen=True, kw_only=True):
-    api_key: str
+    api_key: Annotated[
+        str,
+        msgspec.Meta(
+            description=("The buyer's first API key (role `buyer`): shown this once, stored only as a hash."),
+            examples=["lx_z6YYwXHdHrcUud0Y3zWK6qnvlz4wXWzpI_RL0zdU"],
+        ),
+    ]
 
 
 def check_timezone(field: str, name: str) -> None:
@@ -61,14 +105,13 @@ class BuyerController(Controller):
     path = "/v1/buyers"
     tags = ["accounts"]
 
-    @post("/", summary="Create a buyer (operator); answers its first API key")
+    @post("/", summary="Create a buyer (operator); answers its first API key", opt=roles("operator"))
     async def create_buyer(
         self,
         data: JSONBody[BuyerIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> BuyerCreated:
-        principal.require("operator")
         check_timezone("timezone", data.timezone)
         buyer = BuyerOut(
             id=new_id("buy"),
@@ -79,17 +122,31 @@ class BuyerController(Controller):
         )
         async with services.engine.begin() as conn:
             await conn.execute(t.buyers.insert().values(**msgspec.structs.asdict(buyer)))
-        key = await insert_key(services, role="buyer", name=f"{data.name} (first key)", buyer_id=buyer.id)
+            await record_change(
+                conn,
+                principal,
+                action="buyer.create",
+                entity_type="buyer",
+                entity_id=buyer.id,
+                after=buyer,
+                at=buyer.created_at,
+            )
+        key = await insert_key(
+            services, role="buyer", name=first_key_name(data.name), buyer_id=buyer.id, actor=principal
+        )
         return BuyerCreated(**msgspec.structs.asdict(buyer), api_key=key.api_key)
 
-    @get("/{buyer_id:str}", summary="A buyer (operator, finance, or the buyer itself)")
+    @get(
+        "/{buyer_id:str}",
+        summary="A buyer (operator, finance, or the buyer itself)",
+        opt=roles("operator", "finance", "buyer"),
+    )
     async def get_buyer(
         self,
-        buyer_id: FromPath[str],
+        buyer_id: BuyerId,
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> BuyerOut:
-        principal.require("operator", "finance", "buyer")
         if principal.role == "buyer" and principal.buyer_id != buyer_id:
             raise NotFound(f"no buyer {buyer_id}")
         async with services.engine.connect() as conn:

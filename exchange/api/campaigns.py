@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.outbound.webhook import new_secret
-from buyers.campaigns import Campaign, CampaignIn, check_delivery
+from buyers.campaigns import Campaign, CampaignIn, CampaignPatch, check_delivery
 from buyers.caps import check_caps
 from buyers.filters import canonical_filters, check_filters
 from buyers.pricing import check_pricing
 from buyers.schedule import check_schedule
-from exchange.api.auth import Principal, PrincipalDep
+from exchange.api.auth import Principal, PrincipalDep, roles
+from exchange.api.params import CampaignId
 from exchange.api.services import Services, ServicesDep
+from exchange.audit import record_change
 from exchange.distribution.records import campaign_from_row
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
@@ -28,20 +30,47 @@ from exchange.types import Page
 
 
 class CampaignPage(Page, kw_only=True):
-    items: list[Campaign]
+    items: Annotated[list[Campaign], msgspec.Meta(description="The campaigns on this page, by id.")]
 
 
 class CampaignSaved(Campaign, frozen=True, kw_only=True, omit_defaults=True):
     """A campaign as saved; a webhook campaign's signing secret comes with it once, when the
     secret is made (at creation, or when a campaign becomes a webhook one)."""
 
-    webhook_secret: str | None = None
+    webhook_secret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "A webhook campaign's signing secret (`whsec_…`), in the answer that made it "
+                "only: at creation, or when a change made the campaign a webhook one. Absent "
+                "otherwise."
+            ),
+            examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        ),
+    ] = None
 
 
 class WebhookSecret(msgspec.Struct, frozen=True, kw_only=True):
-    webhook_secret: str
+    webhook_secret: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The new signing secret (`whsec_…`), shown this once; it signs every webhook from now on."
+            ),
+            examples=["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"],
+        ),
+    ]
     # The secret it replaces is honoured (signs beside it) until then.
-    previous_valid_until: datetime | None
+    previous_valid_until: Annotated[
+        datetime | None,
+        msgspec.Meta(
+            description=(
+                "Until when the secret it replaces still signs beside it (24 hours), so the "
+                "buyer can switch without a gap; null when there was none still valid."
+            ),
+            examples=["2025-03-15T16:02:11Z"],
+        ),
+    ]
 
 
 # How long a rotated-out signing secret still signs, so a buyer can switch without a gap.
@@ -95,11 +124,10 @@ class CampaignController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
 
-    @post("/", summary="Create a campaign (operator, or a buyer for itself)")
+    @post("/", summary="Create a campaign (operator, or a buyer for itself)", opt=roles("operator", "buyer"))
     async def create_campaign(
         self, data: JSONBody[CampaignIn], principal: PrincipalDep, services: ServicesDep
     ) -> CampaignSaved:
-        principal.require("operator", "buyer")
         data = await _check(services, principal, data)
         now = services.clock()
         secret = new_secret() if _signs(data) else None
@@ -123,19 +151,34 @@ class CampaignController(Controller):
                     updated_at=now,
                 )
             )
+            await record_change(
+                conn,
+                principal,
+                action="campaign.create",
+                entity_type="campaign",
+                entity_id=campaign.id,
+                after=campaign,  # its webhook_secret masked
+                at=now,
+            )
         await services.changes.changed("campaigns")
         return campaign
 
-    @get("/", summary="Campaigns the caller may see")
+    @get("/", summary="Campaigns the caller may see", opt=roles("operator", "buyer"))
     async def list_campaigns(
         self,
         principal: PrincipalDep,
         services: ServicesDep,
-        buyer_id: FromQuery[str | None] = None,
-        vertical: FromQuery[str | None] = None,
-        active: FromQuery[bool | None] = None,
+        buyer_id: Annotated[
+            str | None,
+            QueryParameter(description="Only this buyer's campaigns (a buyer's key sees its own only)."),
+        ] = None,
+        vertical: Annotated[
+            str | None, QueryParameter(description="Only campaigns buying this vertical.")
+        ] = None,
+        active: Annotated[
+            bool | None, QueryParameter(description="Only active (`true`) or paused (`false`) campaigns.")
+        ] = None,
     ) -> CampaignPage:
-        principal.require("operator", "buyer")
         c = t.campaigns.c
         query = select(t.campaigns).order_by(c.id)
         if principal.role == "buyer":
@@ -150,22 +193,26 @@ class CampaignController(Controller):
             rows = (await conn.execute(query)).all()
         return CampaignPage(items=[campaign_from_row(row) for row in rows])
 
-    @get("/{campaign_id:str}", summary="One campaign")
+    @get("/{campaign_id:str}", summary="One campaign", opt=roles("operator", "buyer"))
     async def get_campaign(
-        self, campaign_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+        self, campaign_id: CampaignId, principal: PrincipalDep, services: ServicesDep
     ) -> Campaign:
-        principal.require("operator", "buyer")
         return await _load(services, principal, campaign_id)
 
-    @patch("/{campaign_id:str}", summary='Change a campaign; pause it with {"active": false}')
+    @patch(
+        "/{campaign_id:str}",
+        summary='Change a campaign; pause it with {"active": false}',
+        opt=roles("operator", "buyer"),
+    )
     async def update_campaign(
         self,
-        campaign_id: FromPath[str],
+        campaign_id: CampaignId,
         request: Request[Any, Any, Any],
+        # Checked and documented as sent; which keys were sent is read off the body below.
+        data: JSONBody[CampaignPatch],  # type: ignore[valid-type]
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> CampaignSaved:
-        principal.require("operator", "buyer")
         current = await _load(services, principal, campaign_id)
         try:
             changes = msgspec.json.decode(await request.body())
@@ -196,6 +243,17 @@ class CampaignController(Controller):
                 secret = new_secret()
                 values["webhook_secrets"] = [{"secret": secret, "until": None}]
             await conn.execute(update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(**values))
+            await record_change(
+                conn,
+                principal,
+                action="campaign.update",
+                entity_type="campaign",
+                entity_id=campaign_id,
+                before=_config(current),
+                # A signing secret made now shows (masked) as a change.
+                after={**msgspec.to_builtins(data), **({"webhook_secret": secret} if secret else {})},
+                at=now,
+            )
         await services.changes.changed("campaigns")
         return CampaignSaved(
             **msgspec.structs.asdict(data),
@@ -209,11 +267,11 @@ class CampaignController(Controller):
         "/{campaign_id:str}/webhook-secret",
         summary="Rotate a webhook campaign's signing secret (the old one signs beside it for 24 hours)",
         status_code=200,
+        opt=roles("operator", "buyer"),
     )
     async def rotate_webhook_secret(
-        self, campaign_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+        self, campaign_id: CampaignId, principal: PrincipalDep, services: ServicesDep
     ) -> WebhookSecret:
-        principal.require("operator", "buyer")
         current = await _load(services, principal, campaign_id)
         if not _signs(current):
             raise field_invalid("delivery.adapter", "not_a_webhook", "only webhook deliveries are signed")
@@ -230,6 +288,15 @@ class CampaignController(Controller):
                 update(t.campaigns)
                 .where(t.campaigns.c.id == campaign_id)
                 .values(webhook_secrets=[{"secret": secret, "until": None}, *kept], updated_at=now)
+            )
+            await record_change(
+                conn,
+                principal,
+                action="campaign.rotate_webhook_secret",
+                entity_type="campaign",
+                entity_id=campaign_id,
+                after={"webhook_secret": secret},
+                at=now,
             )
         await services.changes.changed("campaigns")
         return WebhookSecret(webhook_secret=secret, previous_valid_until=until if kept else None)

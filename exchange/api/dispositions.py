@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from billing.dispositions import (
     BulkOutcome,
@@ -16,7 +16,9 @@ from billing.dispositions import (
     read_rows,
     record_disposition,
 )
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.docs import raw_body, text
+from exchange.api.params import LeadId
 from exchange.api.services import ServicesDep
 from exchange.errors import NotFound
 
@@ -25,15 +27,14 @@ class LeadDispositionController(Controller):
     path = "/v1/leads/{lead_id:str}/dispositions"
     tags = ["dispositions"]
 
-    @post("/", summary="Report what became of a bought lead (buyer)")
+    @post("/", summary="Report what became of a bought lead (buyer)", opt=roles("buyer"))
     async def dispose(
         self,
-        lead_id: FromPath[str],
+        lead_id: LeadId,
         data: JSONBody[DispositionIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> DispositionView:
-        principal.require("buyer")
         assert principal.buyer_id is not None
         async with services.engine.begin() as conn:
             return await record_disposition(
@@ -49,11 +50,12 @@ class BulkDispositionController(Controller):
         "/",
         status_code=200,
         summary="Report many dispositions as text/csv (lead_id,status,revenue_cents); bad rows are named",
+        opt=roles("buyer"),
+        operation_class=raw_body({"text/csv": text("a header lead_id,status[,revenue_cents], a row each")}),
     )
     async def dispose_many(
         self, request: Request[Any, Any, Any], principal: PrincipalDep, services: ServicesDep
     ) -> BulkOutcome:
-        principal.require("buyer")
         assert principal.buyer_id is not None
         rows = read_rows(await request.body())
         outcomes: list[RowOutcome] = []

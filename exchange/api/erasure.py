@@ -5,15 +5,16 @@ consent stay; name, contact, address and IP become "[erased]" everywhere they we
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete
-from litestar.params import FromPath
 from sqlalchemy import select, update
 
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.params import LeadId
 from exchange.api.services import ServicesDep
+from exchange.audit import record_change
 from exchange.errors import NotFound
 from exchange.storage import tables as t
 from exchange.types import PERSONAL_FIELDS
@@ -24,10 +25,30 @@ ERASED_FIELDS = PERSONAL_FIELDS | {"user_agent"}
 
 
 class Erased(msgspec.Struct, frozen=True, kw_only=True):
-    lead_id: str
-    erased_at: datetime
-    fields: list[str]
-    deliveries: int
+    lead_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The lead whose person's data was erased.",
+            examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"],
+        ),
+    ]
+    erased_at: Annotated[
+        datetime,
+        msgspec.Meta(
+            description='When (UTC); the lead\'s consent then reads `{"given": true, "erased_at": …}`.',
+            examples=["2025-03-15T16:02:11Z"],
+        ),
+    ]
+    fields: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="The lead's fields that held personal data and now read `[erased]`.",
+            examples=[["first_name", "last_name", "email", "phone", "address", "ip_address", "user_agent"]],
+        ),
+    ]
+    deliveries: Annotated[
+        int, msgspec.Meta(description="How many delivery audit rows were scrubbed of it.", examples=[2])
+    ]
 
 
 def _scrub(value: Any, personal: list[str]) -> Any:
@@ -48,10 +69,12 @@ class ErasureController(Controller):
     tags = ["leads"]
 
     @delete(
-        "/", status_code=200, summary="Erase a person's data from a lead, its events and the delivery audit"
+        "/",
+        status_code=200,
+        summary="Erase a person's data from a lead, its events and the delivery audit",
+        opt=roles("operator"),
     )
-    async def erase(self, lead_id: FromPath[str], principal: PrincipalDep, services: ServicesDep) -> Erased:
-        principal.require("operator")
+    async def erase(self, lead_id: LeadId, principal: PrincipalDep, services: ServicesDep) -> Erased:
         now = services.clock()
         lc, d = t.leads.c, t.deliveries.c
         async with services.engine.begin() as conn:
@@ -108,5 +131,15 @@ class ErasureController(Controller):
                 t.lead_events.insert().values(
                     lead_id=lead_id, kind="personal_data_erased", at=now, data={"fields": present}
                 )
+            )
+            # The names of the fields erased, never their values.
+            await record_change(
+                conn,
+                principal,
+                action="lead.erase_personal_data",
+                entity_type="lead",
+                entity_id=lead_id,
+                after={"fields": present, "deliveries": len(rows)},
+                at=now,
             )
         return Erased(lead_id=lead_id, erased_at=now, fields=present, deliveries=len(rows))

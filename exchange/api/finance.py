@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.openapi.spec import (
     OpenAPIFormat,
@@ -20,10 +21,11 @@ from litestar.openapi.spec import (
     Operation,
     Schema,
 )
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from billing.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_stream
+from billing.periods import MONTH_PATTERN, resolve_span
 from billing.settlements import Settlement, filename, read_settlement, settlement_csv, settlement_xlsx
 from billing.statements import (
     ENTRY_COLUMNS,
@@ -38,7 +40,8 @@ from billing.statements import (
     stream_entry_cells,
     stream_statement_cells,
 )
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.params import AccountId, LongPageLimit, NumberCursor
 from exchange.api.services import ServicesDep
 from exchange.errors import NotFound
 from exchange.types import Page
@@ -48,7 +51,10 @@ Until = Annotated[date | None, QueryParameter(description="last UTC day, inclusi
 
 
 class LedgerEntryPage(Page, kw_only=True):
-    items: list[LedgerEntryView]
+    items: Annotated[
+        list[LedgerEntryView],
+        msgspec.Meta(description="Ledger entries, oldest first; each transaction's entries sum to zero."),
+    ]
 
 
 @dataclass
@@ -99,6 +105,7 @@ class LedgerController(Controller):
         "/entries",
         summary="Ledger entries in id order (finance, operator); format=csv streams them all",
         operation_class=CsvOperation,
+        opt=roles("operator", "finance"),
     )
     async def entries(
         self,
@@ -106,11 +113,18 @@ class LedgerController(Controller):
         services: ServicesDep,
         since: Since = None,
         until: Until = None,
-        format: FromQuery[Literal["json", "csv"]] = "json",
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
+        format: Annotated[
+            Literal["json", "csv"],
+            QueryParameter(
+                description=(
+                    "`json`: a page of entries; `csv`: the whole period as one file (`limit` and "
+                    "`cursor` do not apply)."
+                )
+            ),
+        ] = "json",
+        limit: LongPageLimit = 100,
+        cursor: NumberCursor = None,
     ) -> Response[LedgerEntryPage]:
-        principal.require("operator", "finance")
         span = period(since, until)
         if format == "csv":
             # A download is the whole period, never a page of it: limit and cursor are for JSON.
@@ -127,21 +141,40 @@ class SettlementController(Controller):
 
     @get(
         "/",
-        summary="Per account: leads, gross, returns, net, opening and closing balance (finance, operator)",
+        summary="Per account: leads, gross, returns, net, balances,, payments, adjustments (finance)",
+        description="One row per buyer, publisher and house account with entries up to the end of"
+        " `until` (inclusive; or the whole `month`). Each row reconciles: a buyer's closing = opening +"
+        " payments - net + adjustments; a publisher's closing = opening + net - payments + adjustments;"
+        " the house's closing = opening + net + adjustments. Totals are per account type. `closed` says"
+        " every month of the period is closed, so these figures are final.",
         operation_class=SpreadsheetOperation,
+        opt=roles("operator", "finance"),
     )
     async def settlement(
         self,
         principal: PrincipalDep,
         services: ServicesDep,
-        since: Annotated[date, QueryParameter(description="first UTC day, inclusive")],
-        until: Annotated[date, QueryParameter(description="last UTC day, inclusive")],
-        format: FromQuery[Literal["json", "csv", "xlsx"]] = "json",
+        since: Since = None,
+        until: Until = None,
+        month: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=MONTH_PATTERN, description="a whole month, YYYY-MM, instead of since and until"
+            ),
+        ] = None,
+        format: Annotated[
+            Literal["json", "csv", "xlsx"],
+            QueryParameter(
+                description=(
+                    "`json`, or the same columns as a `csv` or `xlsx` file ending with one `TOTAL` row "
+                    "per account type."
+                )
+            ),
+        ] = "json",
     ) -> Response[Settlement]:
-        principal.require("operator", "finance")
-        period(since, until)
+        first, last = resolve_span(month, since, until)
         async with services.engine.connect() as conn:
-            settlement = await read_settlement(conn, since, until)
+            settlement = await read_settlement(conn, first, last)
         if format == "csv":
             return _download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
         if format == "xlsx":
@@ -159,15 +192,19 @@ class StatementController(Controller):
         "/{account_id:str}/statement",
         summary="An account's entries with a running balance (finance, operator, or the account itself)",
         operation_class=CsvOperation,
+        opt=roles("operator", "finance", "publisher", "buyer"),
     )
     async def statement(
         self,
-        account_id: FromPath[str],
+        account_id: AccountId,
         principal: PrincipalDep,
         services: ServicesDep,
         since: Since = None,
         until: Until = None,
-        format: FromQuery[Literal["json", "csv"]] = "json",
+        format: Annotated[
+            Literal["json", "csv"],
+            QueryParameter(description="`json`, or the statement's lines as a `csv` file."),
+        ] = "json",
     ) -> Response[Statement]:
         own = account_id in (principal.buyer_id, principal.publisher_id)
         if not (principal.is_staff or own):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, post
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.docs import raw_body, text
 from exchange.api.leads import source_of
 from exchange.api.services import ServicesDep
 from exchange.errors import field_invalid
@@ -26,15 +27,25 @@ class InboundController(Controller):
         summary="A raw e-mail of leads (publisher): the same as one sent to the SMTP inbox",
         status_code=202,
         request_max_body_size=MAX_MESSAGE_BYTES,
+        opt=roles("publisher"),
+        operation_class=raw_body({"message/rfc822": text("the whole message, headers and body")}),
     )
     async def inbound_email(
         self,
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
-        vertical: FromQuery[str | None] = None,
+        vertical: Annotated[
+            str | None,
+            QueryParameter(
+                description=(
+                    "The vertical of the message's leads when its address does not name one "
+                    "(`INBOX+VERTICAL@`); omitted: `auto_sales` for ADF, else the publisher's default "
+                    "vertical."
+                )
+            ),
+        ] = None,
     ) -> MessageOutcome:
-        principal.require("publisher")
         raw = await request.body()
         if not raw.strip():
             raise field_invalid("body", "empty", "send the whole message, headers and body (message/rfc822)")

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import PrincipalDep, new_api_key
+from exchange.api.auth import PrincipalDep, new_api_key, roles
+from exchange.api.params import KeyId
 from exchange.api.services import ServicesDep
+from exchange.audit import Actor, record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
@@ -19,28 +21,94 @@ from exchange.storage.migrate import hash_key
 from exchange.types import Role
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class KeyIn(msgspec.Struct, frozen=True, kw_only=True):
-    role: Role
-    name: Name
-    publisher_id: str | None = None
-    buyer_id: str | None = None
+    role: Annotated[
+        Role,
+        msgspec.Meta(
+            description=(
+                "What the key may do: `operator`, `finance`, `publisher` (bound to "
+                "`publisher_id`) or `buyer` (bound to `buyer_id`)."
+            ),
+            examples=["finance"],
+        ),
+    ]
+    name: Annotated[
+        Name,
+        msgspec.Meta(
+            description="Who or what holds it, for people reading the key list (1 to 200 characters).",
+            examples=["Finance team"],
+        ),
+    ]
+    publisher_id: Annotated[
+        AccountId | None,
+        msgspec.Meta(
+            description=("For a `publisher` key: the publisher it acts as; must be absent for other roles."),
+            examples=["pub_01jp9zn4frpfzrv0peeg471ejb"],
+        ),
+    ] = None
+    buyer_id: Annotated[
+        AccountId | None,
+        msgspec.Meta(
+            description="For a `buyer` key: the buyer it acts as; must be absent for other roles.",
+            examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"],
+        ),
+    ] = None
 
 
 class KeyCreated(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    api_key: str
-    role: Role
-    name: str
-    publisher_id: str | None = None
-    buyer_id: str | None = None
-    created_at: datetime
+    id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The key's id: revoke it with `DELETE /v1/keys/{id}`.",
+            examples=["key_01jp9zp6ngkw1n9gcjh1ch9tkh"],
+        ),
+    ]
+    api_key: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The key itself, for `Authorization: Bearer …`: shown this once, stored only as a hash."
+            ),
+            examples=["lx_vHjIRCeymV6ck3Fuje3rp7ip1qWzBmq4YxjySiOo"],
+        ),
+    ]
+    role: Annotated[Role, msgspec.Meta(description="What the key may do.", examples=["finance"])]
+    name: Annotated[str, msgspec.Meta(description="Who or what holds it.", examples=["Finance team"])]
+    publisher_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The publisher a `publisher` key acts as; null for other roles.", examples=[None]
+        ),
+    ] = None
+    buyer_id: Annotated[
+        str | None,
+        msgspec.Meta(description="The buyer a `buyer` key acts as; null for other roles.", examples=[None]),
+    ] = None
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was made (UTC).", examples=["2025-03-14T09:26:53Z"])
+    ]
 
 
 class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    revoked_at: datetime
+    id: Annotated[
+        str, msgspec.Meta(description="The revoked key's id.", examples=["key_01jp9zp6ngkw1n9gcjh1ch9tkh"])
+    ]
+    revoked_at: Annotated[
+        datetime,
+        msgspec.Meta(
+            description="When it stopped working (UTC): every request with it since is a 401.",
+            examples=["2025-03-15T16:02:11Z"],
+        ),
+    ]
+
+
+def first_key_name(account_name: str) -> str:
+    """The name of the key an account is created with, within the 200 characters a key's name has."""
+    suffix = " (first key)"
+    return account_name[: 200 - len(suffix)] + suffix
 
 
 async def insert_key(
@@ -50,7 +118,9 @@ async def insert_key(
     name: str,
     publisher_id: str | None = None,
     buyer_id: str | None = None,
+    actor: Actor | None = None,
 ) -> KeyCreated:
+    """A new key, recorded in the audit log as made by `actor` when one is named."""
     api_key = new_api_key()
     created = KeyCreated(
         id=new_id("key"),
@@ -73,6 +143,16 @@ async def insert_key(
                 created_at=created.created_at,
             )
         )
+        if actor is not None:
+            await record_change(
+                conn,
+                actor,
+                action="key.create",
+                entity_type="key",
+                entity_id=created.id,
+                after=created,  # its api_key masked
+                at=created.created_at,
+            )
     return created
 
 
@@ -80,14 +160,17 @@ class KeyController(Controller):
     path = "/v1/keys"
     tags = ["keys"]
 
-    @post("/", summary="Create an API key (operator); the key is shown only in this answer")
+    @post(
+        "/",
+        summary="Create an API key (operator); the key is shown only in this answer",
+        opt=roles("operator"),
+    )
     async def create_key(
         self,
         data: JSONBody[KeyIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> KeyCreated:
-        principal.require("operator")
         owner_table, owner_id = None, None
         if data.role == "publisher":
             owner_table, owner_id = t.publishers, data.publisher_id
@@ -113,16 +196,21 @@ class KeyController(Controller):
             name=data.name,
             publisher_id=data.publisher_id,
             buyer_id=data.buyer_id,
+            actor=principal,
         )
 
-    @delete("/{key_id:str}", status_code=200, summary="Revoke an API key at once (operator)")
+    @delete(
+        "/{key_id:str}",
+        status_code=200,
+        summary="Revoke an API key at once (operator)",
+        opt=roles("operator"),
+    )
     async def revoke_key(
         self,
-        key_id: FromPath[str],
+        key_id: KeyId,
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> KeyRevoked:
-        principal.require("operator")
         now = services.clock()
         async with services.engine.begin() as conn:
             result = await conn.execute(
@@ -133,5 +221,15 @@ class KeyController(Controller):
             )
             if result.first() is None:
                 raise NotFound(f"no active key {key_id}")
+            await record_change(
+                conn,
+                principal,
+                action="key.revoke",
+                entity_type="key",
+                entity_id=key_id,
+                before={"revoked_at": None},
+                after={"revoked_at": now},
+                at=now,
+            )
         await services.changes.changed("keys")
         return KeyRevoked(id=key_id, revoked_at=now)

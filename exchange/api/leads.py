@@ -13,64 +13,243 @@ import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
-from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
-from exchange.api.auth import Principal, PrincipalDep, key_digest
+from exchange.api.auth import Principal, PrincipalDep, key_digest, roles
 from exchange.api.errors import INTERNAL_ERROR, error_body
 from exchange.api.limits import RateLimited
+from exchange.api.params import LeadId, LongPageLimit, NumberCursor, PageCursor, PageLimit
 from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_after, day_start
-from exchange.errors import ExchangeError, Forbidden, NotFound
+from exchange.errors import ExchangeError, NotFound
 from exchange.pipeline.intake import Posted, Received, Source, receive_lead
 from exchange.storage import tables as t
-from exchange.types import ErrorBody, LeadAnswer, LeadStatus, Page
+from exchange.types import ErrorBody, LeadAnswer, LeadState, Page
 
 log = logging.getLogger(__name__)
 
 
 class Sale(msgspec.Struct, frozen=True, kw_only=True):
-    buyer_id: str
-    campaign_id: str
-    price_cents: int
-    sold_at: datetime
+    buyer_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The buyer that bought the lead.", examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"]
+        ),
+    ]
+    campaign_id: Annotated[
+        str,
+        msgspec.Meta(description="The campaign it was sold to.", examples=["cmp_01jp9znbag4m5qwbmbkf01meyr"]),
+    ]
+    price_cents: Annotated[
+        int, msgspec.Meta(description="What the buyer was charged, in cents.", examples=[2500])
+    ]
+    sold_at: Annotated[
+        datetime,
+        msgspec.Meta(
+            description="When it was sold (UTC): the return window counts from here.",
+            examples=["2025-03-14T09:27:01Z"],
+        ),
+    ]
+    # An approved return took this sale back: the buyer was credited its price.
+    returned: Annotated[
+        bool,
+        msgspec.Meta(
+            description=("Whether an approved return took the sale back (the buyer was credited its price)."),
+            examples=[False],
+        ),
+    ] = False
 
 
 class LeadView(msgspec.Struct, kw_only=True, omit_defaults=True):
-    id: str
-    vertical: str
-    status: LeadStatus
-    grade: str | None
-    grade_reasons: list[str]
-    publisher_id: str
-    sub_id: str | None
-    received_at: datetime
-    fields: dict[str, Any]
-    consent: dict[str, Any] | None
+    id: Annotated[
+        str, msgspec.Meta(description="The lead's id.", examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"])
+    ]
+    vertical: Annotated[
+        str, msgspec.Meta(description="The vertical it belongs to.", examples=["auto_insurance"])
+    ]
+    status: Annotated[
+        LeadState,
+        msgspec.Meta(
+            description=(
+                "`accepted` (stored, distribution queued), `sold`, `unsold` (valid; no buyer "
+                "took it yet), `duplicate`, `rejected`, or `returned` (every sale of it was "
+                "returned)."
+            ),
+            examples=["sold"],
+        ),
+    ]
+    grade: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Its quality grade, A (best) to D; null when it was not graded.", examples=["A"]
+        ),
+    ]
+    grade_reasons: Annotated[
+        list[str],
+        msgspec.Meta(
+            description=(
+                "The signals the grade was made from, each `signal:value` (consent evidence, "
+                "phone and e-mail checks, completeness, the source's score)."
+            ),
+            examples=[
+                ["consent:trustedform", "phone:mobile", "email:ok", "completeness:0.92", "source:0.81"]
+            ],
+        ),
+    ]
+    publisher_id: Annotated[
+        str,
+        msgspec.Meta(description="The publisher that sent it.", examples=["pub_01jp9zn4frpfzrv0peeg471ejb"]),
+    ]
+    sub_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The publisher's own sub-source, as it sent it; null when none.",
+            examples=["fb-campaign-12"],
+        ),
+    ]
+    received_at: Annotated[
+        datetime,
+        msgspec.Meta(description="When the exchange received it (UTC).", examples=["2025-03-14T09:26:53Z"]),
+    ]
+    fields: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description=(
+                "Its canonical and vertical fields, normalised (phone in E.164, state as its "
+                "two-letter code); personal ones read `[erased]` after an erasure."
+            ),
+            examples=[
+                {
+                    "first_name": "Ana",
+                    "last_name": "Ruiz",
+                    "email": "ana.ruiz@mail.example",
+                    "phone": "+14155550123",
+                    "state": "CA",
+                    "zip": "94107",
+                    "vehicle_year": 2019,
+                }
+            ],
+        ),
+    ]
+    consent: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(
+            description=(
+                "The consent evidence it came with (`text`, `timestamp`, "
+                '`trustedform_cert_url`, `jornaya_leadid`), or after an erasure `{"given": '
+                'true, "erased_at"}`; null when none.'
+            ),
+            examples=[
+                {
+                    "text": "I agree to be contacted about insurance quotes.",
+                    "timestamp": "2025-03-14T09:26:53Z",
+                    "trustedform_cert_url": "https://cert.trustedform.com/2f1c9e",
+                }
+            ],
+        ),
+    ]
     # Absent for a buyer: what the publisher earns is not the buyer's business.
-    payout_cents: int | None = None
-    extra: dict[str, Any] = msgspec.field(default_factory=dict)
-    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    payout_cents: Annotated[
+        int | None,
+        msgspec.Meta(
+            description=(
+                "What the publisher earns for it, in cents, after returns took theirs back; "
+                "absent for a buyer."
+            ),
+            examples=[1750],
+        ),
+    ] = None
+    # For staff and the publisher: payouts approved returns took back (`payout_cents` is what is left).
+    payout_reversed_cents: Annotated[
+        int | None,
+        msgspec.Meta(
+            description=(
+                "The publisher's payout that approved returns took back, in cents; absent for a buyer."
+            ),
+            examples=[0],
+        ),
+    ] = None
+    extra: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description="Fields it carried that are neither canonical nor the vertical's, kept as sent.",
+            examples=[{"utm_source": "newsletter"}],
+        ),
+    ] = msgspec.field(default_factory=dict)
+    errors: Annotated[
+        list[dict[str, Any]],
+        msgspec.Meta(
+            description=("Why it was rejected, one `{field, code, message}` per problem; empty otherwise."),
+            examples=[[]],
+        ),
+    ] = msgspec.field(default_factory=list)
     # Absent for a publisher: it sees its payout, never a buyer or a price.
-    sales: list[Sale] | None = None
+    sales: Annotated[
+        list[Sale] | None,
+        msgspec.Meta(
+            description=(
+                "Its sales: all of them for staff, only its own for a buyer; absent for a "
+                "publisher, which never sees a buyer or a price."
+            ),
+        ),
+    ] = None
 
 
 class LeadPage(Page, kw_only=True):
-    items: list[LeadView]
+    items: Annotated[list[LeadView], msgspec.Meta(description="Leads the caller may see, newest first.")]
 
 
 class LeadEventView(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    lead_id: str
-    kind: str
-    at: datetime
-    data: dict[str, Any]
+    id: Annotated[
+        int,
+        msgspec.Meta(
+            description="The event's number: events are numbered in the order they happened.",
+            examples=[88213],
+        ),
+    ]
+    lead_id: Annotated[
+        str, msgspec.Meta(description="The lead it is about.", examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"])
+    ]
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "What happened: `received`, `validated`, `graded`, `pinged`, `posted`, `sold`, "
+                "`returned`, `disposed`, `ledger_posted`…"
+            ),
+            examples=["pinged"],
+        ),
+    ]
+    at: Annotated[
+        datetime, msgspec.Meta(description="When it happened (UTC).", examples=["2025-03-14T09:27:01Z"])
+    ]
+    data: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description=(
+                "What there is to know about it, by kind: a ping's campaign, status and bid, a "
+                "post's delivery id and latency, a sale's price…"
+            ),
+            examples=[
+                {
+                    "campaign_id": "cmp_01jp9znbag4m5qwbmbkf01meyr",
+                    "delivery_id": "dlv_01jp9znj58yrt9whmnftdnknej",
+                    "status": "bid",
+                    "bid_cents": 2600,
+                    "price_cents": 2600,
+                }
+            ],
+        ),
+    ]
 
 
 class LeadEventPage(Page, kw_only=True):
-    items: list[LeadEventView]
+    items: Annotated[
+        list[LeadEventView], msgspec.Meta(description="The lead's events, in the order they happened.")
+    ]
 
 
 @dataclass
@@ -110,9 +289,9 @@ _ANSWER_DOC = {
         LeadAnswer, generate_examples=False, description="duplicate within the vertical's window"
     ),
     422: ResponseSpec(
-        LeadAnswer,
+        LeadAnswer | ErrorBody,  # type: ignore[arg-type]
         generate_examples=False,
-        description="rejected, or idempotency_mismatch (error body)",
+        description="rejected, or idempotency_mismatch or a bad query parameter (error body)",
     ),
     400: ResponseSpec(ErrorBody, generate_examples=False, description="unreadable body"),
     413: ResponseSpec(ErrorBody, generate_examples=False, description="body over the size limit"),
@@ -137,21 +316,45 @@ async def _sales(conn: Any, lead_ids: list[str], principal: Principal) -> dict[s
     """Sales of these leads the caller may see: all for staff, its own for a buyer, none for a publisher."""
     if principal.role == "publisher" or not lead_ids:
         return {}
-    s = t.sales.c
-    query = select(s.lead_id, s.buyer_id, s.campaign_id, s.price_cents, s.sold_at).where(
-        s.lead_id.in_(lead_ids)
+    s, r = t.sales.c, t.returns.c
+    query = (
+        select(s.lead_id, s.buyer_id, s.campaign_id, s.price_cents, s.sold_at, r.id.label("return_id"))
+        .outerjoin(t.returns, and_(r.sale_id == s.id, r.status == "approved"))
+        .where(s.lead_id.in_(lead_ids))
     )
     if principal.role == "buyer":
         query = query.where(s.buyer_id == principal.buyer_id)
     found: dict[str, list[Sale]] = {}
-    for r in await conn.execute(query.order_by(s.sold_at, s.id)):
-        found.setdefault(r.lead_id, []).append(
-            Sale(buyer_id=r.buyer_id, campaign_id=r.campaign_id, price_cents=r.price_cents, sold_at=r.sold_at)
+    for row in await conn.execute(query.order_by(s.sold_at, s.id)):
+        found.setdefault(row.lead_id, []).append(
+            Sale(
+                buyer_id=row.buyer_id,
+                campaign_id=row.campaign_id,
+                price_cents=row.price_cents,
+                sold_at=row.sold_at,
+                returned=row.return_id is not None,
+            )
         )
     return found
 
 
-def _view(row: Any, principal: Principal, sales: dict[str, list[Sale]]) -> LeadView:
+async def _reversed(conn: Any, lead_ids: list[str], principal: Principal) -> dict[str, int]:
+    """Payouts approved returns took back, per lead, for those who see payouts."""
+    if principal.role == "buyer" or not lead_ids:
+        return {}
+    r, s = t.returns.c, t.sales.c
+    rows = await conn.execute(
+        select(r.lead_id, func.sum(s.payout_cents))
+        .join(t.sales, s.id == r.sale_id)
+        .where(r.lead_id.in_(lead_ids), r.status == "approved")
+        .group_by(r.lead_id)
+    )
+    return {lead_id: int(total) for lead_id, total in rows}
+
+
+def _view(
+    row: Any, principal: Principal, sales: dict[str, list[Sale]], reversed_cents: dict[str, int]
+) -> LeadView:
     return LeadView(
         id=row.id,
         vertical=row.vertical,
@@ -164,6 +367,7 @@ def _view(row: Any, principal: Principal, sales: dict[str, list[Sale]]) -> LeadV
         fields=row.fields,
         consent=row.consent,
         payout_cents=None if principal.role == "buyer" else row.payout_cents,
+        payout_reversed_cents=reversed_cents.get(row.id),
         extra=row.extra,
         errors=row.errors,
         sales=None if principal.role == "publisher" else sales.get(row.id, []),
@@ -175,6 +379,7 @@ async def lead_view_for(services: Services, principal: Principal, lead_id: str) 
     async with services.engine.connect() as conn:
         row = (await conn.execute(select(t.leads).where(t.leads.c.id == lead_id))).first()
         sales = await _sales(conn, [lead_id], principal) if row is not None else {}
+        reversed_cents = await _reversed(conn, [lead_id], principal) if row is not None else {}
     visible = row is not None and (
         principal.is_staff
         or (principal.role == "publisher" and row.publisher_id == principal.publisher_id)
@@ -182,7 +387,7 @@ async def lead_view_for(services: Services, principal: Principal, lead_id: str) 
     )
     if not visible:
         raise NotFound(f"no lead {lead_id}")
-    return _view(row, principal, sales)
+    return _view(row, principal, sales, reversed_cents)
 
 
 # The status that carries each answer of a lead not seen before (CONTRACT.md, "Leads").
@@ -320,17 +525,43 @@ class LeadController(Controller):
         responses=_ANSWER_DOC,
         status_code=201,
         middleware=[intake_fast_path],
+        opt=roles("publisher"),
     )
     async def post_lead(
         self,
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
-        vertical: FromQuery[str | None] = None,
-        mode: FromQuery[Literal["sync", "async"]] = "sync",
-        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key")] = None,
+        vertical: Annotated[
+            str | None,
+            QueryParameter(
+                description=(
+                    "The lead's vertical; omitted: the publisher's default vertical (an ADF document: "
+                    "`auto_sales`)."
+                )
+            ),
+        ] = None,
+        mode: Annotated[
+            Literal["sync", "async"],
+            QueryParameter(
+                description=(
+                    "`sync`: answer once the lead is sold or not (201); `async`: answer once it is "
+                    "stored (202), and sell it in the background."
+                )
+            ),
+        ] = "sync",
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                description=(
+                    "Makes a retry safe: the same key again answers with the first lead's answer (200) "
+                    "instead of making a second lead; the same key with another body is a 422 "
+                    "`idempotency_mismatch`."
+                ),
+            ),
+        ] = None,
     ) -> Response[Any]:
-        principal.require("publisher")
         result = await _take_lead(
             services,
             principal,
@@ -347,18 +578,35 @@ class LeadController(Controller):
             return Response(_answer_xml(answer), status_code=code, media_type=MediaType.XML)
         return Response(answer, status_code=code, media_type=MediaType.JSON)
 
-    @get("/", summary="A page of the leads the caller may see, newest first")
+    @get(
+        "/",
+        summary="A page of the leads the caller may see, newest first",
+        opt=roles("operator", "finance", "publisher", "buyer"),
+    )
     async def list_leads(
         self,
         principal: PrincipalDep,
         services: ServicesDep,
-        status: FromQuery[LeadStatus | None] = None,
-        publisher_id: FromQuery[str | None] = None,
-        vertical: FromQuery[str | None] = None,
-        since: FromQuery[date | None] = None,
-        until: FromQuery[date | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        cursor: FromQuery[str | None] = None,
+        status: Annotated[
+            LeadState | None, QueryParameter(description="Only leads with this status.")
+        ] = None,
+        publisher_id: Annotated[
+            str | None,
+            QueryParameter(
+                description="Only this publisher's leads (staff; a publisher's key sees its own only)."
+            ),
+        ] = None,
+        vertical: Annotated[str | None, QueryParameter(description="Only leads of this vertical.")] = None,
+        since: Annotated[
+            date | None,
+            QueryParameter(description="The first UTC day of leads received included (YYYY-MM-DD)."),
+        ] = None,
+        until: Annotated[
+            date | None,
+            QueryParameter(description="The last UTC day of leads received included (YYYY-MM-DD)."),
+        ] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
     ) -> LeadPage:
         leads = t.leads.c
         query = select(t.leads).order_by(leads.id.desc()).limit(limit + 1)
@@ -381,30 +629,34 @@ class LeadController(Controller):
             query = query.where(leads.id < cursor)
         async with services.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-            sales = await _sales(conn, [row.id for row in rows[:limit]], principal)
-        items = [_view(row, principal, sales) for row in rows[:limit]]
+            ids = [row.id for row in rows[:limit]]
+            sales = await _sales(conn, ids, principal)
+            reversed_cents = await _reversed(conn, ids, principal)
+        items = [_view(row, principal, sales, reversed_cents) for row in rows[:limit]]
         return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
-    @get("/{lead_id:str}", summary="One lead as the caller may see it")
+    @get(
+        "/{lead_id:str}",
+        summary="One lead as the caller may see it",
+        opt=roles("operator", "finance", "publisher", "buyer"),
+    )
     async def get_lead(
         self,
-        lead_id: FromPath[str],
+        lead_id: LeadId,
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> LeadView:
         return await lead_view_for(services, principal, lead_id)
 
-    @get("/{lead_id:str}/events", summary="A lead's whole timeline (operator)")
+    @get("/{lead_id:str}/events", summary="A lead's whole timeline (operator)", opt=roles("operator"))
     async def lead_events(
         self,
-        lead_id: FromPath[str],
+        lead_id: LeadId,
         principal: PrincipalDep,
         services: ServicesDep,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
-        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
+        limit: LongPageLimit = 500,
+        cursor: NumberCursor = None,
     ) -> LeadEventPage:
-        if principal.role != "operator":
-            raise Forbidden("only operators read a lead's events")
         e = t.lead_events.c
         async with services.engine.connect() as conn:
             exists = await conn.scalar(select(t.leads.c.id).where(t.leads.c.id == lead_id))

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
 from exchange.api.leads import LeadView, lead_view_for
+from exchange.api.params import LeadId, PageCursor, PageLimit
 from exchange.api.services import ServicesDep
 from exchange.distribution import marketplace as pull
 from exchange.distribution.marketplace import Listing
@@ -18,31 +19,49 @@ from exchange.types import Page
 
 
 class ListingPage(Page, kw_only=True):
-    items: list[Listing]
+    items: Annotated[list[Listing], msgspec.Meta(description="Unsold leads on offer, newest first.")]
 
 
 class ClaimIn(msgspec.Struct, frozen=True, kw_only=True):
-    campaign_id: str | None = None
+    campaign_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "The buyer's active campaign in the lead's vertical that buys it (its caps count "
+                "it); omitted: the first of them, by priority, whose caps have room (or none, for "
+                "a buyer without one)."
+            ),
+            examples=["cmp_01jp9znbag4m5qwbmbkf01meyr"],
+        ),
+    ] = None
 
 
 class MarketplaceController(Controller):
     path = "/v1/marketplace"
     tags = ["marketplace"]
 
-    @get("/", summary="Unsold leads, anonymised as a ping is, priced by age (buyer)")
+    @get(
+        "/",
+        summary="Unsold leads, anonymised as a ping is, priced by age (buyer)",
+        opt=roles("operator", "buyer"),
+    )
     async def browse(
         self,
         principal: PrincipalDep,
         services: ServicesDep,
-        vertical: FromQuery[str | None] = None,
+        vertical: Annotated[str | None, QueryParameter(description="Only leads of this vertical.")] = None,
         # `state` is a name Litestar reserves for its app state.
-        state_code: Annotated[str | None, QueryParameter(name="state")] = None,
-        grade: FromQuery[str | None] = None,
-        max_age_hours: Annotated[float | None, QueryParameter(ge=0, le=87_600)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        cursor: FromQuery[str | None] = None,
+        state_code: Annotated[
+            str | None, QueryParameter(name="state", description="Only leads from this state (two letters).")
+        ] = None,
+        grade: Annotated[str | None, QueryParameter(description="Only leads of this grade (A to D).")] = None,
+        max_age_hours: Annotated[
+            float | None,
+            QueryParameter(ge=0, le=87_600, description="Only leads received at most this many hours ago."),
+        ] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
     ) -> ListingPage:
-        principal.require("buyer", "operator")
         items, next_cursor = await pull.listings(
             services.engine,
             await services.verticals.current(),
@@ -59,11 +78,11 @@ class MarketplaceController(Controller):
     @post(
         "/{lead_id:str}/claim",
         summary="Buy a listed lead at its listed price (buyer); it counts against a campaign's caps",
+        opt=roles("buyer"),
     )
     async def claim(
-        self, lead_id: FromPath[str], data: JSONBody[ClaimIn], principal: PrincipalDep, services: ServicesDep
+        self, lead_id: LeadId, data: JSONBody[ClaimIn], principal: PrincipalDep, services: ServicesDep
     ) -> LeadView:
-        principal.require("buyer")
         assert principal.buyer_id is not None
         await pull.claim(
             services.engine,

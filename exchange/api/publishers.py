@@ -9,27 +9,53 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import PrincipalDep
-from exchange.api.keys import Name, insert_key
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.keys import Name, first_key_name, insert_key
+from exchange.api.params import PublisherId
 from exchange.api.services import ServicesDep
+from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
+from exchange.types import GRADE_KEYS, documented
 from exchange.verticals import GRADES
 
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
 MAPPING_TARGET = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
+# A publisher's own field name, and the canonical or vertical field (a or a.b) it stands for.
+FieldMapping = dict[
+    Annotated[str, msgspec.Meta(min_length=1)], Annotated[str, msgspec.Meta(pattern=MAPPING_TARGET.pattern)]
+]
 
 
 class RevsharePayout(msgspec.Struct, frozen=True, kw_only=True, tag_field="model", tag="revshare"):
-    percent: Percent
+    percent: Annotated[
+        Percent,
+        msgspec.Meta(
+            description=(
+                "The publisher's share of each sale's price, 0 to 100: it earns `floor(price × "
+                "percent / 100)` cents; the rest is the exchange's margin."
+            ),
+            examples=[70],
+        ),
+    ]
 
 
 class FixedPayout(msgspec.Struct, frozen=True, kw_only=True, tag_field="model", tag="fixed"):
-    cents_by_grade: dict[str, int]
+    cents_by_grade: Annotated[
+        # _check_terms names a bad grade or amount: documented, not decoded (exchange/types.py)
+        dict[str, Annotated[int, documented(minimum=0)]],
+        GRADE_KEYS,
+        msgspec.Meta(
+            description=(
+                "What the publisher earns per sold lead of each grade, in cents; a grade not named earns 0."
+            ),
+            examples=[{"A": 1500, "B": 1000, "C": 500}],
+        ),
+    ]
 
 
 Payout = RevsharePayout | FixedPayout
@@ -38,43 +64,193 @@ Payout = RevsharePayout | FixedPayout
 class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
     """This publisher's requests per second, and how many more it may send at once."""
 
-    per_second: Annotated[float, msgspec.Meta(gt=0, le=100_000)]
-    burst: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    per_second: Annotated[
+        float,
+        msgspec.Meta(gt=0, le=100_000),
+        msgspec.Meta(
+            description=("Requests per second this publisher may send, on average (above 0, up to 100000)."),
+            examples=[20.0],
+        ),
+    ]
+    burst: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=1_000_000),
+        msgspec.Meta(
+            description="How many requests beyond the rate it may send at once before it gets 429.",
+            examples=[40],
+        ),
+    ] = 0
 
 
 class PublisherIn(msgspec.Struct, frozen=True, kw_only=True):
-    name: Name
-    payout: Payout
-    default_vertical: str | None = None
-    field_mapping: dict[str, str] = msgspec.field(default_factory=dict)
-    consent_text: str | None = None
-    rate_limit: RateLimit | None = None
+    name: Annotated[
+        Name,
+        msgspec.Meta(
+            description="The publisher's name (1 to 200 characters); its e-mail inbox is made from it.",
+            examples=["Quote Leads LLC"],
+        ),
+    ]
+    payout: Annotated[
+        Payout,
+        msgspec.Meta(
+            description=(
+                "How it is paid per sold lead: `revshare` (a percentage of the price) or "
+                "`fixed` (cents by grade)."
+            ),
+        ),
+    ]
+    default_vertical: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "The vertical of its e-mailed and uploaded leads that name none; null: they must name one."
+            ),
+            examples=["auto_insurance"],
+        ),
+    ] = None
+    field_mapping: Annotated[
+        FieldMapping,
+        msgspec.Meta(
+            description=(
+                "The publisher's own field names, each given the canonical or vertical field it "
+                "stands for (`consent.text` reaches inside one): its leads are renamed before "
+                "they are read."
+            ),
+            examples=[{"FirstName": "first_name", "zip_code": "zip", "optin_text": "consent.text"}],
+        ),
+    ] = msgspec.field(default_factory=dict)
+    consent_text: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "The consent statement its hosted lead form shows beside the checkbox; null: none set."
+            ),
+            examples=["I agree to be contacted by phone and e-mail about insurance quotes."],
+        ),
+    ] = None
+    rate_limit: Annotated[
+        RateLimit | None,
+        msgspec.Meta(
+            description=(
+                "Its own request rate; null: the exchange's default (EXCHANGE_RATE_PER_SECOND, "
+                "EXCHANGE_RATE_BURST)."
+            ),
+        ),
+    ] = None
 
 
 class PublisherPatch(msgspec.Struct, frozen=True, kw_only=True):
-    name: Name | None = None
-    payout: Payout | None = None
-    default_vertical: str | None = None
-    field_mapping: dict[str, str] | None = None
-    consent_text: str | None = None
-    rate_limit: RateLimit | None = None
+    name: Annotated[
+        Name | None,
+        msgspec.Meta(description="A new name; omitted or null: unchanged.", examples=["Quote Leads LLC"]),
+    ] = None
+    payout: Annotated[
+        Payout | None,
+        msgspec.Meta(description="New payout terms, for leads sold from now on; omitted or null: unchanged."),
+    ] = None
+    default_vertical: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="A new default vertical; omitted or null: unchanged.", examples=["auto_insurance"]
+        ),
+    ] = None
+    field_mapping: Annotated[
+        FieldMapping | None,
+        msgspec.Meta(
+            description=(
+                "A new field mapping, replacing the old one whole; omitted or null: unchanged. "
+                "The publisher's own field names, each given the canonical or vertical field it "
+                "stands for (`consent.text` reaches inside one): its leads are renamed before "
+                "they are read."
+            ),
+            examples=[{"FirstName": "first_name", "zip_code": "zip", "optin_text": "consent.text"}],
+        ),
+    ] = None
+    consent_text: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="A new consent statement for its lead form; omitted or null: unchanged.",
+            examples=["I agree to be contacted by phone and e-mail about insurance quotes."],
+        ),
+    ] = None
+    rate_limit: Annotated[
+        RateLimit | None, msgspec.Meta(description="A new request rate; omitted or null: unchanged.")
+    ] = None
 
 
 class PublisherOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-    payout: Payout
-    default_vertical: str | None
-    field_mapping: dict[str, str]
-    consent_text: str | None
+    id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The publisher's id; also its ledger account's and its FTP login.",
+            examples=["pub_01jp9zn4frpfzrv0peeg471ejb"],
+        ),
+    ]
+    name: Annotated[str, msgspec.Meta(description="The publisher's name.", examples=["Quote Leads LLC"])]
+    payout: Annotated[Payout, msgspec.Meta(description="How it is paid per sold lead.")]
+    default_vertical: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The vertical of its e-mailed and uploaded leads that name none; null: none.",
+            examples=["auto_insurance"],
+        ),
+    ]
+    field_mapping: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description=(
+                "The publisher's own field names, each given the canonical or vertical field it "
+                "stands for (`consent.text` reaches inside one): its leads are renamed before "
+                "they are read."
+            ),
+            examples=[{"FirstName": "first_name", "zip_code": "zip", "optin_text": "consent.text"}],
+        ),
+    ]
+    consent_text: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "The consent statement its hosted lead form shows beside the checkbox; null: none set."
+            ),
+            examples=["I agree to be contacted by phone and e-mail about insurance quotes."],
+        ),
+    ]
     # None: the exchange's default (EXCHANGE_RATE_PER_SECOND, EXCHANGE_RATE_BURST).
-    rate_limit: RateLimit | None
-    inbox: str
-    created_at: datetime
+    rate_limit: Annotated[
+        RateLimit | None,
+        msgspec.Meta(
+            description=(
+                "Its own request rate; null: the exchange's default (EXCHANGE_RATE_PER_SECOND, "
+                "EXCHANGE_RATE_BURST)."
+            ),
+        ),
+    ]
+    inbox: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The local part of the e-mail address that takes its leads: mail to `INBOX@` "
+                "any domain the exchange receives for (or `INBOX+VERTICAL@`)."
+            ),
+            examples=["quote-leads-llc-4f2a9c"],
+        ),
+    ]
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was created (UTC).", examples=["2025-03-14T09:26:53Z"])
+    ]
 
 
 class PublisherCreated(PublisherOut, frozen=True, kw_only=True):
-    api_key: str
+    api_key: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The publisher's first API key (role `publisher`), also its FTP password: shown "
+                "this once, stored only as a hash."
+            ),
+            examples=["lx_4a1ZwH3RXOL2CTz4_eDDFA5b1BlwJASRlURIrdFY"],
+        ),
+    ]
 
 
 def _check_terms(
@@ -131,14 +307,17 @@ class PublisherController(Controller):
     path = "/v1/publishers"
     tags = ["accounts"]
 
-    @post("/", summary="Create a publisher (operator); answers its first API key and e-mail inbox")
+    @post(
+        "/",
+        summary="Create a publisher (operator); answers its first API key and e-mail inbox",
+        opt=roles("operator"),
+    )
     async def create_publisher(
         self,
         data: JSONBody[PublisherIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> PublisherCreated:
-        principal.require("operator")
         keys = {v.key for v in await services.verticals.all()}
         _check_terms(keys, data.payout, data.default_vertical, data.field_mapping)
         publisher_id = new_id("pub")
@@ -158,20 +337,36 @@ class PublisherController(Controller):
                     created_at=now,
                 )
             )
+            await record_change(
+                conn,
+                principal,
+                action="publisher.create",
+                entity_type="publisher",
+                entity_id=publisher_id,
+                after={**msgspec.to_builtins(data), "inbox": inbox, "created_at": now},
+                at=now,
+            )
         key = await insert_key(
-            services, role="publisher", name=f"{data.name} (first key)", publisher_id=publisher_id
+            services,
+            role="publisher",
+            name=first_key_name(data.name),
+            publisher_id=publisher_id,
+            actor=principal,
         )
         out = await _load(services, publisher_id)
         return PublisherCreated(**msgspec.structs.asdict(out), api_key=key.api_key)
 
-    @get("/{publisher_id:str}", summary="A publisher (operator, finance, or the publisher itself)")
+    @get(
+        "/{publisher_id:str}",
+        summary="A publisher (operator, finance, or the publisher itself)",
+        opt=roles("operator", "finance", "publisher"),
+    )
     async def get_publisher(
         self,
-        publisher_id: FromPath[str],
+        publisher_id: PublisherId,
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> PublisherOut:
-        principal.require("operator", "finance", "publisher")
         if principal.role == "publisher" and principal.publisher_id != publisher_id:
             raise NotFound(f"no publisher {publisher_id}")
         return await _load(services, publisher_id)
@@ -179,25 +374,39 @@ class PublisherController(Controller):
     @patch(
         "/{publisher_id:str}",
         summary="Change a publisher's terms, mapping or consent text (operator)",
+        opt=roles("operator"),
     )
     async def update_publisher(
         self,
-        publisher_id: FromPath[str],
+        publisher_id: PublisherId,
         data: JSONBody[PublisherPatch],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> PublisherOut:
-        principal.require("operator")
         keys = {v.key for v in await services.verticals.all()}
         _check_terms(keys, data.payout, data.default_vertical, data.field_mapping)
         values = {k: msgspec.to_builtins(v) for k, v in msgspec.structs.asdict(data).items() if v is not None}
         if values:
             async with services.engine.begin() as conn:
+                p = t.publishers.c
+                before = (
+                    await conn.execute(select(*(p[k] for k in values)).where(p.id == publisher_id))
+                ).first()
                 result = await conn.execute(
                     update(t.publishers).where(t.publishers.c.id == publisher_id).values(**values)
                 )
-                if result.rowcount == 0:
+                if result.rowcount == 0 or before is None:
                     raise NotFound(f"no publisher {publisher_id}")
+                await record_change(
+                    conn,
+                    principal,
+                    action="publisher.update",
+                    entity_type="publisher",
+                    entity_id=publisher_id,
+                    before=before._mapping,
+                    after=values,
+                    at=services.clock(),
+                )
             # Cached principals carry the publisher's mapping and default vertical.
             await services.changes.changed("keys")
         return await _load(services, publisher_id)

@@ -10,12 +10,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.netguard import check_destination
-from exchange.api.auth import Principal, PrincipalDep
+from exchange.api.auth import Principal, PrincipalDep, roles
+from exchange.api.params import PublisherId, PullId
 from exchange.api.services import Services, ServicesDep
+from exchange.audit import record_change
 from exchange.errors import Conflict, NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.pipeline.pulls import request_run, run_pull
@@ -28,48 +31,198 @@ RECENT_EVENTS = 50
 
 
 class PullIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    kind: PullKind
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    kind: Annotated[
+        PullKind,
+        msgspec.Meta(
+            description=(
+                "`feed` (an http or https URL serving an RSS or Atom feed whose entries are "
+                "leads) or `ftp` / `sftp` (a remote folder whose files are taken as batches)."
+            ),
+            examples=["sftp"],
+        ),
+    ]
+    url: Annotated[
+        str,
+        msgspec.Meta(min_length=1, max_length=2000),
+        msgspec.Meta(
+            description=(
+                "Where: `https://…` for a feed, `ftp://user:password@host/dir` or "
+                "`sftp://user:password@host/dir` for a folder (1 to 2000 characters). A private "
+                "or loopback host is refused unless the exchange allows private destinations."
+            ),
+            examples=["sftp://leads:s3cret@files.publisher.example/outbox"],
+        ),
+    ]
     # The publisher's default vertical when not named.
-    vertical: str | None = None
-    every_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
+    vertical: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The vertical of the leads it finds; null: the publisher's default vertical.",
+            examples=["auto_insurance"],
+        ),
+    ] = None
+    every_minutes: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=1440),
+        msgspec.Meta(
+            description="How often the exchange polls it, in minutes (1 to 1440).",
+            examples=[15],
+        ),
+    ] = 15
     # Remote folders only: the SFTP server's key (one OpenSSH line), which files (a glob such
     # as `*.csv`; every batch format without one), and what becomes of a file once taken.
-    host_key: str | None = None
-    pattern: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    after: Literal["keep", "delete"] | None = None
+    host_key: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=("For sftp: the server's public key, one OpenSSH line; any other key fails the run."),
+            examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDy/xIq9S3ptGcbjQv1wXqtuPpxLZ8IWRmJPYv0KOhRB"],
+        ),
+    ] = None
+    pattern: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None,
+        msgspec.Meta(
+            description=(
+                "For a folder: which files to take, a glob such as `*.csv`; null: every file in "
+                "a batch format (.csv, .xlsx, .xml, .ndjson)."
+            ),
+            examples=["*.csv"],
+        ),
+    ] = None
+    after: Annotated[
+        Literal["keep", "delete"] | None,
+        msgspec.Meta(
+            description=(
+                "For a folder: what becomes of a file once taken: `keep` it (files are known by "
+                "name, size and time, so it is taken once) or `delete` it; null for a feed."
+            ),
+            examples=["delete"],
+        ),
+    ] = None
 
 
 class PullView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    publisher_id: str
-    kind: PullKind
-    url: str  # its password masked
-    vertical: str
-    every_minutes: int
-    host_key: str | None
-    pattern: str | None
-    after: str | None
-    active: bool
-    next_due_at: datetime
-    last_run_at: datetime | None
-    last_error: str | None
-    created_at: datetime
+    id: Annotated[
+        str, msgspec.Meta(description="The pull's id.", examples=["pul_01jp9zq20gamze6h7baeaenvxq"])
+    ]
+    publisher_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The publisher whose leads it takes.", examples=["pub_01jp9zn4frpfzrv0peeg471ejb"]
+        ),
+    ]
+    kind: Annotated[
+        PullKind,
+        msgspec.Meta(
+            description=(
+                "`feed` (an http or https URL serving an RSS or Atom feed whose entries are "
+                "leads) or `ftp` / `sftp` (a remote folder whose files are taken as batches)."
+            ),
+            examples=["sftp"],
+        ),
+    ]
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            description="Where it polls, its password masked (`***`).",
+            examples=["sftp://leads:***@files.publisher.example/outbox"],
+        ),
+    ]
+    vertical: Annotated[
+        str, msgspec.Meta(description="The vertical of the leads it finds.", examples=["auto_insurance"])
+    ]
+    every_minutes: Annotated[
+        int,
+        msgspec.Meta(description="How often the exchange polls it, in minutes (1 to 1440).", examples=[15]),
+    ]
+    host_key: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=("For sftp: the server's public key, one OpenSSH line; any other key fails the run."),
+            examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDy/xIq9S3ptGcbjQv1wXqtuPpxLZ8IWRmJPYv0KOhRB"],
+        ),
+    ]
+    pattern: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "For a folder: which files to take, a glob such as `*.csv`; null: every file in "
+                "a batch format (.csv, .xlsx, .xml, .ndjson)."
+            ),
+            examples=["*.csv"],
+        ),
+    ]
+    after: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "For a folder: what becomes of a file once taken: `keep` it (files are known by "
+                "name, size and time, so it is taken once) or `delete` it; null for a feed."
+            ),
+            examples=["delete"],
+        ),
+    ]
+    active: Annotated[
+        bool, msgspec.Meta(description="Whether it is polled; `false` pauses it.", examples=[True])
+    ]
+    next_due_at: Annotated[
+        datetime, msgspec.Meta(description="When it runs next (UTC).", examples=["2025-03-15T16:02:11Z"])
+    ]
+    last_run_at: Annotated[
+        datetime | None,
+        msgspec.Meta(
+            description="When it last ran (UTC); null before its first run.",
+            examples=["2025-03-14T09:27:01Z"],
+        ),
+    ]
+    last_error: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why its last run failed; null when it did not.",
+            examples=[None, "sftp: permission denied"],
+        ),
+    ]
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was made (UTC).", examples=["2025-03-14T09:26:53Z"])
+    ]
 
 
 class PullEventView(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    kind: str  # run | taken | failed
-    at: datetime
-    detail: dict[str, Any]
+    id: Annotated[
+        int, msgspec.Meta(description="The event's number, in the order events happened.", examples=[5120])
+    ]
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "`run` (one poll: what it saw and took), `taken` (one item or file taken as a "
+                "lead or a batch) or `failed`."
+            ),
+            examples=["taken"],
+        ),
+    ]
+    at: Annotated[datetime, msgspec.Meta(description="When (UTC).", examples=["2025-03-14T09:27:01Z"])]
+    detail: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description=(
+                "What there is to know: for `run` `seen`, `taken`, `waiting`, `more`, "
+                "`seconds`, `error`; for `taken` `item` and its `lead_id` or `batch_id`; for "
+                "`failed` `error`."
+            ),
+            examples=[{"item": "leads-0314.csv", "batch_id": "bat_01jp9zpv5rjyvh3xeeywt5hkp7"}],
+        ),
+    ]
 
 
 class PullDetail(PullView, frozen=True, kw_only=True):
-    events: list[PullEventView]  # the most recent first
+    events: Annotated[
+        list[PullEventView],
+        msgspec.Meta(description="Its most recent events (up to 50), the most recent first."),
+    ]
 
 
 class PullPage(Page, kw_only=True):
-    items: list[PullView]
+    items: Annotated[list[PullView], msgspec.Meta(description="Pulls, by id.")]
 
 
 def masked_url(url: str) -> str:
@@ -168,15 +321,18 @@ class PullController(Controller):
 
     tags = ["leads"]
 
-    @post("/v1/publishers/{publisher_id:str}/pulls", summary="Poll a feed or remote folder (operator)")
+    @post(
+        "/v1/publishers/{publisher_id:str}/pulls",
+        summary="Poll a feed or remote folder (operator)",
+        opt=roles("operator"),
+    )
     async def create_pull(
         self,
-        publisher_id: FromPath[str],
+        publisher_id: PublisherId,
         data: JSONBody[PullIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> PullView:
-        principal.require("operator")
         async with services.engine.connect() as conn:
             publisher = (
                 await conn.execute(
@@ -214,13 +370,31 @@ class PullController(Controller):
                     updated_at=now,
                 )
             )
+            await record_change(
+                conn,
+                principal,
+                action="pull.create",
+                entity_type="pull",
+                entity_id=pull_id,
+                # The URL's password is masked.
+                after={
+                    **msgspec.to_builtins(data),
+                    "url": url,
+                    "vertical": vertical,
+                    "publisher_id": publisher_id,
+                },
+                at=now,
+            )
         return pull_view(await _load(services, principal, pull_id))
 
-    @get("/v1/publishers/{publisher_id:str}/pulls", summary="A publisher's pulls (operator, or itself)")
+    @get(
+        "/v1/publishers/{publisher_id:str}/pulls",
+        summary="A publisher's pulls (operator, or itself)",
+        opt=roles("operator", "publisher"),
+    )
     async def list_pulls(
-        self, publisher_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+        self, publisher_id: PublisherId, principal: PrincipalDep, services: ServicesDep
     ) -> PullPage:
-        principal.require("operator", "publisher")
         if principal.role == "publisher" and principal.publisher_id != publisher_id:
             raise NotFound(f"no publisher {publisher_id}")
         p = t.pulls.c
@@ -230,41 +404,66 @@ class PullController(Controller):
             ).all()
         return PullPage(items=[pull_view(row) for row in rows], next_cursor=None)
 
-    @get("/v1/pulls/{pull_id:str}", summary="A pull and its recent events: runs, items taken, failures")
-    async def get_pull(
-        self, pull_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
-    ) -> PullDetail:
-        principal.require("operator", "publisher")
+    @get(
+        "/v1/pulls/{pull_id:str}",
+        summary="A pull and its recent events: runs, items taken, failures",
+        opt=roles("operator", "publisher"),
+    )
+    async def get_pull(self, pull_id: PullId, principal: PrincipalDep, services: ServicesDep) -> PullDetail:
         return await _detail(services, await _load(services, principal, pull_id))
 
     @post(
         "/v1/pulls/{pull_id:str}/run",
         summary="Run a pull now (operator): 200 once it ran, 202 while another run of it goes on",
         status_code=200,
+        opt=roles("operator"),
     )
     async def run_pull_now(
-        self, pull_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+        self, pull_id: PullId, principal: PrincipalDep, services: ServicesDep
     ) -> Response[PullDetail]:
-        principal.require("operator")
         row = await _load(services, principal, pull_id)
         if not row.active:
             raise Conflict(f"the pull {pull_id} was stopped", code="pull_stopped")
-        if not await request_run(services, pull_id):
+        now = services.clock()
+
+        async def audit(conn: AsyncConnection) -> None:
+            await record_change(
+                conn,
+                principal,
+                action="pull.run",
+                entity_type="pull",
+                entity_id=pull_id,
+                after={"run_requested_at": now},
+                at=now,
+            )
+
+        if not await request_run(services, pull_id, audit):
             raise NotFound(f"no pull {pull_id}")
         ran = await run_pull(services, pull_id)
         detail = await _detail(services, await _load(services, principal, pull_id))
         return Response(detail, status_code=200 if ran else 202)
 
-    @delete("/v1/pulls/{pull_id:str}", status_code=200, summary="Stop polling (operator); its record stays")
-    async def stop_pull(
-        self, pull_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
-    ) -> PullView:
-        principal.require("operator")
-        await _load(services, principal, pull_id)
+    @delete(
+        "/v1/pulls/{pull_id:str}",
+        status_code=200,
+        summary="Stop polling (operator); its record stays",
+        opt=roles("operator"),
+    )
+    async def stop_pull(self, pull_id: PullId, principal: PrincipalDep, services: ServicesDep) -> PullView:
+        row = await _load(services, principal, pull_id)
+        now = services.clock()
         async with services.engine.begin() as conn:
             await conn.execute(
-                update(t.pulls)
-                .where(t.pulls.c.id == pull_id)
-                .values(active=False, updated_at=services.clock())
+                update(t.pulls).where(t.pulls.c.id == pull_id).values(active=False, updated_at=now)
+            )
+            await record_change(
+                conn,
+                principal,
+                action="pull.stop",
+                entity_type="pull",
+                entity_id=pull_id,
+                before={"active": row.active},
+                after={"active": False},
+                at=now,
             )
         return pull_view(await _load(services, principal, pull_id))

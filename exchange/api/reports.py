@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 
 from billing.reports import SourceRow, source_report, source_score
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
 from exchange.api.services import ServicesDep
 from exchange.clock import day_after, day_start
 from exchange.errors import field_invalid
@@ -17,28 +18,65 @@ from exchange.errors import field_invalid
 
 class SourceReportRow(SourceRow, kw_only=True):
     # The closed-loop score the grader uses for this source's next leads (None: too few sales).
-    score: float | None = None
+    score: Annotated[
+        float | None,
+        msgspec.Meta(
+            description=(
+                "The source's quality score, 0 to 1 (0.5 ordinary), that grades its next leads: "
+                "lowered by returns beyond 5% of sales, raised by buyers' closed sales; null "
+                "under 10 sales."
+            ),
+            examples=[0.62],
+        ),
+    ] = None
 
 
 class SourceReport(msgspec.Struct, kw_only=True):
-    since: date
-    until: date
-    rows: list[SourceReportRow]
+    since: Annotated[
+        date,
+        msgspec.Meta(
+            description="The first day of leads received counted (UTC, inclusive).", examples=["2025-03-01"]
+        ),
+    ]
+    until: Annotated[
+        date, msgspec.Meta(description="The last day counted (UTC, inclusive).", examples=["2025-03-31"])
+    ]
+    rows: Annotated[
+        list[SourceReportRow],
+        msgspec.Meta(
+            description=(
+                "One row per publisher and sub_id with leads in the period, by publisher then sub_id."
+            ),
+        ),
+    ]
 
 
 class ReportController(Controller):
     path = "/v1/reports"
     tags = ["reports"]
 
-    @get("/sources", summary="Per publisher and sub_id: leads, sold, returns, dispositions, revenue, margin")
+    @get(
+        "/sources",
+        summary="Per publisher and sub_id: leads, sold, returns, dispositions, revenue, margin",
+        opt=roles("operator", "finance", "publisher"),
+    )
     async def sources(
         self,
         principal: PrincipalDep,
         services: ServicesDep,
-        since: FromQuery[date | None] = None,
-        until: FromQuery[date | None] = None,
+        since: Annotated[
+            date | None,
+            QueryParameter(
+                description=(
+                    "The first UTC day of leads received included (YYYY-MM-DD); omitted: 29 days before "
+                    "`until`."
+                )
+            ),
+        ] = None,
+        until: Annotated[
+            date | None, QueryParameter(description="The last UTC day included (YYYY-MM-DD); omitted: today.")
+        ] = None,
     ) -> SourceReport:
-        principal.require("operator", "finance", "publisher")
         today = services.clock().date()
         until = until or today
         since = since or until - timedelta(days=29)

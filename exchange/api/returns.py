@@ -6,12 +6,14 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select
 
 from billing.returns import ReturnReason, ReturnStatus, ReturnView, decide_return, request_return, return_view
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.params import LeadId, ReturnId
 from exchange.api.services import ServicesDep
+from exchange.audit import record_change
 from exchange.errors import NotFound
 from exchange.storage import tables as t
 from exchange.types import Page
@@ -20,58 +22,117 @@ Note = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
 class ReturnIn(msgspec.Struct, frozen=True, kw_only=True):
-    reason: ReturnReason
-    note: Note | None = None
+    reason: Annotated[
+        ReturnReason,
+        msgspec.Meta(
+            description=(
+                "Why the lead was bad: `bad_phone`, `duplicate` (approved at once when the "
+                "buyer bought the same consumer before), `fraud`, `not_interested` or `other`."
+            ),
+            examples=["bad_phone"],
+        ),
+    ]
+    note: Annotated[
+        Note | None,
+        msgspec.Meta(
+            description="Details for the operator deciding (up to 2000 characters).",
+            examples=["number disconnected"],
+        ),
+    ] = None
 
 
 class DecisionIn(msgspec.Struct, frozen=True, kw_only=True):
-    approve: bool
-    note: Note | None = None
+    approve: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "`true` approves (credits the buyer the price, reverses the publisher's "
+                "payout); `false` rejects."
+            ),
+            examples=[True],
+        ),
+    ]
+    note: Annotated[
+        Note | None,
+        msgspec.Meta(
+            description="Why, for the buyer and the record (up to 2000 characters).",
+            examples=["confirmed: number disconnected"],
+        ),
+    ] = None
 
 
 class ReturnDecided(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    status: ReturnStatus
+    id: Annotated[
+        str, msgspec.Meta(description="The return's id.", examples=["ret_01jp9znztrp82vt03yg1j4adyn"])
+    ]
+    status: Annotated[
+        ReturnStatus, msgspec.Meta(description="`approved` or `rejected`.", examples=["approved"])
+    ]
 
 
 class ReturnPage(Page, kw_only=True):
-    items: list[ReturnView]
+    items: Annotated[list[ReturnView], msgspec.Meta(description="Returns, newest first.")]
 
 
 class LeadReturnController(Controller):
     path = "/v1/leads/{lead_id:str}/returns"
     tags = ["returns"]
 
-    @post("/", summary="Return a bought lead with a reason, within the campaign's return window (buyer)")
+    @post(
+        "/",
+        summary="Return a bought lead with a reason, within the campaign's return window (buyer)",
+        opt=roles("buyer"),
+    )
     async def return_lead(
-        self, lead_id: FromPath[str], data: JSONBody[ReturnIn], principal: PrincipalDep, services: ServicesDep
+        self, lead_id: LeadId, data: JSONBody[ReturnIn], principal: PrincipalDep, services: ServicesDep
     ) -> ReturnView:
-        principal.require("buyer")
         assert principal.buyer_id is not None
+        now = services.clock()
         async with services.engine.begin() as conn:
-            return await request_return(
+            requested = await request_return(
                 conn,
                 lead_id=lead_id,
                 buyer_id=principal.buyer_id,
                 reason=data.reason,
                 note=data.note,
-                now=services.clock(),
+                now=now,
             )
+            await record_change(
+                conn,
+                principal,
+                action="return.create",
+                entity_type="return",
+                entity_id=requested.id,
+                after=requested,
+                at=now,
+            )
+        return requested
 
 
 class ReturnController(Controller):
     path = "/v1/returns"
     tags = ["returns"]
 
-    @get("/", summary="Returns, newest first: all for operators and finance, its own for a buyer")
+    @get(
+        "/",
+        summary="Returns, newest first: all for operators and finance, its own for a buyer",
+        opt=roles("operator", "finance", "buyer"),
+    )
     async def list_returns(
         self,
         principal: PrincipalDep,
         services: ServicesDep,
-        status: FromQuery[ReturnStatus | None] = None,
-        buyer_id: FromQuery[str | None] = None,
+        status: Annotated[
+            ReturnStatus | None,
+            QueryParameter(
+                description="Only returns with this status (`pending`: those awaiting a decision)."
+            ),
+        ] = None,
+        buyer_id: Annotated[
+            str | None,
+            QueryParameter(description="Only this buyer's returns (a buyer's key sees its own only)."),
+        ] = None,
     ) -> ReturnPage:
-        principal.require("operator", "finance", "buyer")
         r = t.returns.c
         query = select(t.returns).order_by(r.id.desc()).limit(500)
         if principal.role == "buyer":
@@ -85,18 +146,21 @@ class ReturnController(Controller):
         return ReturnPage(items=[return_view(row) for row in rows])
 
     @post(
-        "/{return_id:str}/decision", status_code=200, summary="Approve or reject a pending return (operator)"
+        "/{return_id:str}/decision",
+        status_code=200,
+        summary="Approve or reject a pending return (operator)",
+        opt=roles("operator"),
     )
     async def decide(
         self,
-        return_id: FromPath[str],
+        return_id: ReturnId,
         data: JSONBody[DecisionIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> ReturnDecided:
-        principal.require("operator")
+        now = services.clock()
         async with services.engine.begin() as conn:
-            exists = await conn.scalar(select(t.returns.c.id).where(t.returns.c.id == return_id))
+            exists = (await conn.execute(select(t.returns).where(t.returns.c.id == return_id))).first()
             if exists is None:
                 raise NotFound(f"no return {return_id}")
             decided = await decide_return(
@@ -105,6 +169,16 @@ class ReturnController(Controller):
                 approve=data.approve,
                 note=data.note,
                 by=principal.key_id,
-                now=services.clock(),
+                now=now,
+            )
+            await record_change(
+                conn,
+                principal,
+                action="return.decide",
+                entity_type="return",
+                entity_id=return_id,
+                before=return_view(exists),
+                after=decided,
+                at=now,
             )
         return ReturnDecided(id=decided.id, status=decided.status)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get
@@ -15,12 +15,45 @@ from exchange.storage import tables as t
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
-    status: str  # ok | unavailable
-    database: str  # the dialect, or why it cannot be reached
-    redis: str  # ok, off (no REDIS_URL), or why it cannot be reached
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "`ok`, or `unavailable` (503) when the database or a configured Redis cannot be reached."
+            ),
+            examples=["ok"],
+        ),
+    ]
+    database: Annotated[
+        str,
+        msgspec.Meta(
+            description="The database's dialect (`sqlite`, `postgresql`), or the kind of error reaching it.",
+            examples=["postgresql"],
+        ),
+    ]
+    redis: Annotated[
+        str,
+        msgspec.Meta(
+            description="`ok`, `off` (no REDIS_URL), or the kind of error reaching Redis.", examples=["off"]
+        ),
+    ]
     # Work owed: outbox rows due now and not done, and how long the oldest has waited.
-    owed: int | None = None
-    oldest_owed_seconds: float | None = None
+    owed: Annotated[
+        int | None,
+        msgspec.Meta(
+            description=(
+                "Background work due now and not done (outbox rows); null when the database cannot be read."
+            ),
+            examples=[0],
+        ),
+    ] = None
+    oldest_owed_seconds: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="How long the oldest owed work has waited, in seconds; null when none is owed.",
+            examples=[None],
+        ),
+    ] = None
 
 
 _o = t.outbox.c

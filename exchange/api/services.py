@@ -113,6 +113,8 @@ class Services:
     limits: Any = None
     # The file lock that keeps a second process off a SQLite database (storage/db.py).
     sqlite_lock: Any = None
+    # The alert watch of this process (jobs/alerts.py).
+    alerts: Any = None
 
 
 ServicesDep = NamedDependency[Services]

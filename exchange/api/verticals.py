@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import PrincipalDep
+from exchange.api.auth import PrincipalDep, roles
+from exchange.api.params import VerticalKey
 from exchange.api.services import ServicesDep
+from exchange.audit import record_change
 from exchange.errors import Conflict, NotFound
 from exchange.storage import tables as t
 from exchange.types import Page
@@ -22,20 +26,30 @@ from exchange.verticals import (
 
 
 class VerticalPage(Page, kw_only=True):
-    items: list[Vertical]
+    items: Annotated[
+        list[Vertical], msgspec.Meta(description="Every vertical, built-in and the operator's own.")
+    ]
 
 
 class VerticalController(Controller):
     path = "/v1/verticals"
     tags = ["verticals"]
 
-    @get("/", summary="Every vertical with its fields and distribution settings")
+    @get(
+        "/",
+        summary="Every vertical with its fields and distribution settings",
+        opt=roles("operator", "finance", "publisher", "buyer"),
+    )
     async def list_verticals(self, principal: PrincipalDep, services: ServicesDep) -> VerticalPage:
         return VerticalPage(items=await services.verticals.all())
 
-    @get("/{key:str}", summary="One vertical: its fields and distribution settings")
+    @get(
+        "/{key:str}",
+        summary="One vertical: its fields and distribution settings",
+        opt=roles("operator", "finance", "publisher", "buyer"),
+    )
     async def get_vertical(
-        self, key: FromPath[str], principal: PrincipalDep, services: ServicesDep
+        self, key: VerticalKey, principal: PrincipalDep, services: ServicesDep
     ) -> Vertical:
         await services.changes.changed("verticals")
         vertical = await services.verticals.get(key)
@@ -43,14 +57,13 @@ class VerticalController(Controller):
             raise NotFound(f"no vertical {key!r}")
         return vertical
 
-    @post("/", summary="Create an operator's own vertical")
+    @post("/", summary="Create an operator's own vertical", opt=roles("operator"))
     async def create_vertical(
         self,
         data: JSONBody[VerticalIn],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> Vertical:
-        principal.require("operator")
         check_vertical(data)
         check_distribution(data.distribution)
         now = services.clock()
@@ -68,26 +81,48 @@ class VerticalController(Controller):
                     updated_at=now,
                 )
             )
+            await record_change(
+                conn,
+                principal,
+                action="vertical.create",
+                entity_type="vertical",
+                entity_id=data.key,
+                after=data,
+                at=now,
+            )
         await services.changes.changed("verticals")
         return Vertical(key=data.key, fields=data.fields, distribution=data.distribution)
 
-    @put("/{key:str}/distribution", summary="Set how a vertical's leads are distributed")
+    @put(
+        "/{key:str}/distribution", summary="Set how a vertical's leads are distributed", opt=roles("operator")
+    )
     async def set_distribution(
         self,
-        key: FromPath[str],
+        key: VerticalKey,
         data: JSONBody[Distribution],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> Distribution:
-        principal.require("operator")
         check_distribution(data)
+        now = services.clock()
         async with services.engine.begin() as conn:
+            before = await conn.scalar(select(t.verticals.c.distribution).where(t.verticals.c.key == key))
             result = await conn.execute(
                 update(t.verticals)
                 .where(t.verticals.c.key == key)
-                .values(distribution=msgspec.to_builtins(data), updated_at=services.clock())
+                .values(distribution=msgspec.to_builtins(data), updated_at=now)
             )
             if result.rowcount == 0:
                 raise NotFound(f"no vertical {key!r}")
+            await record_change(
+                conn,
+                principal,
+                action="vertical.set_distribution",
+                entity_type="vertical",
+                entity_id=key,
+                before={"distribution": before},
+                after={"distribution": data},
+                at=now,
+            )
         await services.changes.changed("verticals")
         return data

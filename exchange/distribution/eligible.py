@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing.alerts import AlertNotes
 from buyers.campaigns import BidPricing, FixedPricing
 from buyers.caps import period_key
 from buyers.filters import first_miss
@@ -85,11 +86,13 @@ _CAPS_USED = select(_k.campaign_id, _k.period_key, _k.leads, _k.spend_cents).whe
 )
 
 
-async def affordable(engine: AsyncEngine, eligible: Eligible, now: datetime) -> Eligible:
+async def affordable(
+    engine: AsyncEngine, eligible: Eligible, now: datetime, *, notes: AlertNotes | None = None
+) -> Eligible:
     """Drop campaigns whose buyer cannot pay their least price or whose caps are full, at a glance.
 
     The hold reserves exactly (holds.place); this read only spares pings that could never
-    become sales.
+    become sales. `notes` hears of each one dropped, for the alerts (billing/alerts.py).
     """
     candidates = eligible.candidates
     if not candidates:
@@ -115,6 +118,8 @@ async def affordable(engine: AsyncEngine, eligible: Eligible, now: datetime) -> 
         campaign = c.live.campaign
         if c.min_price_cents > funds.get(campaign.buyer_id, 0):
             excluded[c.live.id] = "insufficient funds"
+            if notes is not None:
+                notes.short_of_funds(c.live.id)
             continue
         full = None
         for cap in campaign.caps:
@@ -127,6 +132,8 @@ async def affordable(engine: AsyncEngine, eligible: Eligible, now: datetime) -> 
                 break
         if full:
             excluded[c.live.id] = full
+            if notes is not None:
+                notes.cap_full(c.live.id, full)
             continue
         kept.append(c)
     return Eligible(candidates=kept, excluded=excluded)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.outbound.protocol import Request
 from adapters.outbound.registry import AdapterRegistry
+from billing.alerts import FAILED_CALLS, AlertNotes
 from exchange.clock import Clock
 from exchange.distribution.auction import Priced, order, price
 from exchange.distribution.batches import enqueue, is_batched, queued
@@ -73,6 +74,8 @@ class DistributionContext:
     lease_seconds: float = 6.0
     # The intake (exchange.api.services.Services), for jobs that take leads in (batches).
     intake: Any = None
+    # What the sale path saw that may be an alert, for the alert watch (exchange/jobs/alerts.py).
+    alerts: AlertNotes = field(default_factory=AlertNotes)
 
 
 class Fenced(Exception):
@@ -200,7 +203,7 @@ class _Run:
                 candidates=[c for c in eligible.candidates if c.live.id not in tried],
                 excluded={**eligible.excluded, **dict.fromkeys(tried, "offered this lead already")},
             )
-        eligible = await affordable(ctx.engine, eligible, now)
+        eligible = await affordable(ctx.engine, eligible, now, notes=ctx.alerts)
         self.trail.event(
             "eligibility",
             now,
@@ -265,6 +268,10 @@ class _Run:
             )
             if isinstance(hold, NotHeld):
                 self.trail.event("skipped", now, campaign_id=live.id, reason=hold.reason)
+                if hold.code == "cap_reached":
+                    ctx.alerts.cap_full(live.id, hold.reason)
+                elif hold.code == "insufficient_funds":
+                    ctx.alerts.short_of_funds(live.id)
             else:
                 self.trail.of_hold("posting", hold, now, delivery_id=delivery_id)
             await self.trail.flush(conn)
@@ -331,6 +338,11 @@ class _Run:
                     answer = answer_of(lead, self.sold)
                     await record_outcome(conn, lead, answer, self.trail, now, self.token)
             await self.trail.flush(conn)
+        # Noted once committed: the alert watch reads the sale's counters and the posts' audit.
+        if isinstance(result, Sold):
+            ctx.alerts.sold(hold.campaign_id)
+        elif call.status in FAILED_CALLS:
+            ctx.alerts.post_failed(hold.campaign_id)
         return answer
 
     async def _settled_elsewhere(self, conn: AsyncConnection, hold: Hold, gone: Gone, now: datetime) -> None:

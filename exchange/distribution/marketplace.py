@@ -11,7 +11,7 @@ outside any campaign, under the campaign id `marketplace`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select
@@ -32,14 +32,38 @@ MARKETPLACE = "marketplace"
 
 
 class Listing(msgspec.Struct, frozen=True, kw_only=True):
-    lead_id: str
-    vertical: str
-    grade: str | None
-    state: str | None
-    zip: str | None
-    age_hours: float
-    price_cents: int
-    fields: dict[str, Any]
+    lead_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The lead on offer: claim it with `POST /v1/marketplace/{lead_id}/claim`.",
+            examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"],
+        ),
+    ]
+    vertical: Annotated[str, msgspec.Meta(description="Its vertical.", examples=["auto_insurance"])]
+    grade: Annotated[str | None, msgspec.Meta(description="Its grade, A (best) to D.", examples=["B"])]
+    state: Annotated[
+        str | None, msgspec.Meta(description="The consumer's state, two letters.", examples=["CA"])
+    ]
+    zip: Annotated[str | None, msgspec.Meta(description="The consumer's zip code.", examples=["94107"])]
+    age_hours: Annotated[
+        float, msgspec.Meta(description="Hours since the exchange received it.", examples=[26.5])
+    ]
+    price_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "What a claim costs now, in cents: the grade's floor reduced by the vertical's aged pricing."
+            ),
+            examples=[600],
+        ),
+    ]
+    fields: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description="Its fields a ping may carry (no name, e-mail, phone, street address or IP).",
+            examples=[{"state": "CA", "zip": "94107", "vehicle_year": 2019, "currently_insured": True}],
+        ),
+    ]
 
 
 def listed_price(settings: Distribution, grade: str | None, age: timedelta) -> int | None:

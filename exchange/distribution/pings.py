@@ -15,7 +15,7 @@ consumer's contact details, then posts the lead at that price.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select, update
@@ -40,10 +40,37 @@ _p = t.pings.c
 
 
 class PingAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    ping_id: str
-    status: str  # bid | no_bid
-    payout_cents: int
-    expires_at: datetime | None
+    ping_id: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The ping's id: post the whole lead with it (`POST /v1/posts`) before `expires_at`."
+            ),
+            examples=["png_01jp9zpmb0tnj63jejb8xw5bqs"],
+        ),
+    ]
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description="`bid` (a buyer's bid is held for this lead) or `no_bid`.", examples=["bid"]
+        ),
+    ]
+    payout_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description=(
+                "What the publisher earns if the lead is posted and sold, in cents; 0 without a bid."
+            ),
+            examples=[1750],
+        ),
+    ]
+    expires_at: Annotated[
+        datetime | None,
+        msgspec.Meta(
+            description="Until when the bid is held (UTC); null without a bid.",
+            examples=["2025-03-14T09:27:01Z"],
+        ),
+    ]
 
 
 async def ping(services: Any, source: Source, fields: dict[str, Any], vertical_key: str | None) -> PingAnswer:
@@ -75,7 +102,10 @@ async def ping(services: Any, source: Source, fields: dict[str, Any], vertical_k
     )
     live = await ctx.catalog.active(key)
     eligible = await affordable(
-        ctx.engine, select_candidates(live, offered, None, settings.floor_cents_by_grade, now), now
+        ctx.engine,
+        select_candidates(live, offered, None, settings.floor_cents_by_grade, now),
+        now,
+        notes=ctx.alerts,
     )
     trail = Trail(lead_id)
     trail.event("publisher_ping", now, ping_id=ping_id, fields=sorted(fields))

@@ -13,11 +13,13 @@ refusal releases, no answer leaves it uncertain for an operator. The ledger's na
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchange.audit import AuditHook
 from exchange.distribution.calls import outgoing, record
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.distribution.holds import NotHeld, place_post
@@ -34,17 +36,57 @@ RESENDABLE = frozenset({"failed", "timeout", "rejected", "unanswered"})
 
 
 class Resent(msgspec.Struct, frozen=True, kw_only=True):
-    delivery_id: str  # the failed post
-    hold_id: str  # the re-send's hold: GET /v1/holds/{id} shows how it settled
-    lead_id: str
-    campaign_id: str
-    idempotency_key: str
-    state: str
+    delivery_id: Annotated[
+        str,
+        msgspec.Meta(description="The failed post sent again.", examples=["dlv_01jp9znj58yrt9whmnftdnknej"]),
+    ]
+    hold_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The re-send's hold: `GET /v1/holds/{id}` shows how it settled.",
+            examples=["hold_01jp9zpdg8ps4n7e91w78f1s1y"],
+        ),
+    ]
+    lead_id: Annotated[
+        str, msgspec.Meta(description="The lead sent again.", examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"])
+    ]
+    campaign_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The campaign it goes to, with its current delivery settings.",
+            examples=["cmp_01jp9znbag4m5qwbmbkf01meyr"],
+        ),
+    ]
+    idempotency_key: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The key the new post carries: the failed post's own, so a buyer that did "
+                "receive it can tell."
+            ),
+            examples=["dlv_01jp9znj58yrt9whmnftdnknej"],
+        ),
+    ]
+    state: Annotated[
+        str,
+        msgspec.Meta(
+            description="The hold's state now: `posting` until the distribution settles it.",
+            examples=["posting"],
+        ),
+    ]
 
 
 async def resend(
-    engine: AsyncEngine, catalog: CampaignCatalog, delivery_id: str, *, by: str, now: datetime
+    engine: AsyncEngine,
+    catalog: CampaignCatalog,
+    delivery_id: str,
+    *,
+    by: str,
+    now: datetime,
+    audit: AuditHook | None = None,
 ) -> Resent:
+    """Place the re-send's hold and owe the lead its distribution; `audit` records the request
+    in the same transaction."""
     d = t.deliveries.c
     async with engine.connect() as conn:
         failed = (await conn.execute(select(t.deliveries).where(d.id == delivery_id))).first()
@@ -89,6 +131,8 @@ async def resend(
         trail.of_hold("resend_requested", hold, now, delivery_id=delivery_id, by=by)
         await trail.flush(conn)
         await owe_distribution(conn, lead.id, now)
+        if audit is not None:
+            await audit(conn)
     return Resent(
         delivery_id=delivery_id,
         hold_id=hold.id,

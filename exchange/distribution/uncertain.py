@@ -11,12 +11,13 @@ to end).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchange.audit import AuditHook
 from exchange.distribution.calls import from_record
 from exchange.distribution.holds import Gone, Refused, release, sell
 from exchange.distribution.records import Hold, HoldState, hold_from_row, load_hold, load_lead
@@ -29,20 +30,89 @@ from exchange.verticals import Distribution
 
 
 class HoldView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    lead_id: str
-    campaign_id: str
-    buyer_id: str
-    source: str
-    state: HoldState
-    price_cents: int
-    delivery_id: str | None
+    id: Annotated[
+        str, msgspec.Meta(description="The hold's id.", examples=["hold_01jp9zpdg8ps4n7e91w78f1s1y"])
+    ]
+    lead_id: Annotated[
+        str, msgspec.Meta(description="The lead held.", examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"])
+    ]
+    campaign_id: Annotated[
+        str, msgspec.Meta(description="The campaign holding it.", examples=["cmp_01jp9znbag4m5qwbmbkf01meyr"])
+    ]
+    buyer_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="Whose funds and caps are held.", examples=["buy_01jp9zmxn03exm3hm3fja2kj1q"]
+        ),
+    ]
+    source: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "How the lead reached the buyer: `push` (distribution), `pull` (a marketplace "
+                "claim), `resend` (an operator sent a failed post again) or `ping` (the buyer's "
+                "bid on a publisher's ping)."
+            ),
+            examples=["push"],
+        ),
+    ]
+    state: Annotated[
+        HoldState,
+        msgspec.Meta(
+            description=(
+                "`held` (funds and caps reserved), `posting` (the post is out), `sold`, "
+                "`released` (nothing bought; the reservation is returned) or `uncertain` (no "
+                "answer to the post: the buyer is asked again with the same delivery id, or an "
+                "operator decides)."
+            ),
+            examples=["uncertain"],
+        ),
+    ]
+    price_cents: Annotated[
+        int, msgspec.Meta(description="The price held, in cents: what a sale charges.", examples=[2500])
+    ]
+    delivery_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The post's delivery id (its idempotency key), once it was sent.",
+            examples=["dlv_01jp9znj58yrt9whmnftdnknej"],
+        ),
+    ]
     # The post as sent (secrets masked) while its outcome is open.
-    request: dict[str, Any] | None
-    reason: str | None
-    decided_by: str | None
-    created_at: datetime
-    updated_at: datetime
+    request: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(
+            description="The post as sent, secrets masked, while its outcome is open; null otherwise.",
+            examples=[
+                {
+                    "adapter": "http",
+                    "to": "https://api.buyer.example/post",
+                    "content_type": "application/json",
+                    "body": '{"first_name":"Ana","Key":"***"}',
+                    "method": "POST",
+                    "idempotency_key": "dlv_01jp9znj58yrt9whmnftdnknej",
+                }
+            ],
+        ),
+    ]
+    reason: Annotated[
+        str | None, msgspec.Meta(description="Why it was released or is uncertain.", examples=["timeout"])
+    ]
+    decided_by: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The id of the operator's key that decided it; null when distribution did.",
+            examples=["key_01jp9zp6ngkw1n9gcjh1ch9tkh"],
+        ),
+    ]
+    created_at: Annotated[
+        datetime,
+        msgspec.Meta(description="When the hold was placed (UTC).", examples=["2025-03-14T09:26:53Z"]),
+    ]
+    updated_at: Annotated[
+        datetime,
+        msgspec.Meta(description="When its state last changed (UTC).", examples=["2025-03-14T09:27:01Z"]),
+    ]
 
 
 def hold_view(hold: Hold) -> HoldView:
@@ -109,8 +179,10 @@ async def decide(
     note: str | None,
     by: str,
     now: datetime,
+    audit: AuditHook | None = None,
 ) -> HoldView:
-    """Settle an uncertain hold as an operator decided, and owe the lead its distribution."""
+    """Settle an uncertain hold as an operator decided, and owe the lead its distribution;
+    `audit` records the decision in the same transaction."""
     async with engine.connect() as conn:
         found = await load_hold(conn, hold_id)
         lead = await load_lead(conn, found.lead_id) if found is not None else None
@@ -141,5 +213,7 @@ async def decide(
         await trail.flush(conn)
         await owe_distribution(conn, lead.id, now)
         settled = await load_hold(conn, hold_id)
+        if audit is not None:
+            await audit(conn)
     assert settled is not None
     return hold_view(settled)

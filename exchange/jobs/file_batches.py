@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.outbound.registry import AdapterRegistry
+from exchange.audit import AuditHook
 from exchange.distribution.batches import batch_options
 from exchange.distribution.calls import from_record
 from exchange.ids import new_id
@@ -190,12 +191,17 @@ async def _failed(
         )
 
 
-async def retry_batch(engine: AsyncEngine, batch_id: str, now: datetime) -> bool:
-    """An operator sends a failed batch again: open and due now, its attempts counted afresh."""
+async def retry_batch(
+    engine: AsyncEngine, batch_id: str, now: datetime, audit: AuditHook | None = None
+) -> bool:
+    """An operator sends a failed batch again: open and due now, its attempts counted afresh;
+    `audit` records it in the same transaction."""
     async with engine.begin() as conn:
         done = await conn.execute(
             update(t.file_batches)
             .where(_b.id == batch_id, _b.state == "failed")
             .values(state="open", due_at=now, attempts=0)
         )
+        if done.rowcount == 1 and audit is not None:
+            await audit(conn)
     return done.rowcount == 1

@@ -24,6 +24,7 @@ from sqlalchemy import Integer, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.jobs.distribute import JobContext, distribute
+from exchange.jobs.notify import send_alert
 from exchange.pipeline.batches import import_batch
 from exchange.storage import tables as t
 from exchange.storage.outbox import Lease, new_lease
@@ -33,7 +34,7 @@ from exchange.tasks import stop_task
 log = logging.getLogger(__name__)
 
 Job = Callable[..., Awaitable[Any]]
-JOBS: dict[str, Job] = {"distribute": distribute, "import_batch": import_batch}
+JOBS: dict[str, Job] = {"distribute": distribute, "import_batch": import_batch, "send_alert": send_alert}
 # Jobs that mark their own outbox row done in the transaction that records their outcome,
 # sparing a second write transaction per row; they answer None when they did not.
 SELF_COMPLETING = frozenset({"distribute"})

@@ -31,7 +31,7 @@ import logging
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select, update
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 256
 MAX_ROWS = 200_000
 MAX_CELL = 10_000
+# A lead file has tens of columns; a row is never read wider than this.
+MAX_COLUMNS = 1000
 # A cell longer than a field could ever be is cut here and refused by validation.
 csv.field_size_limit(MAX_CELL + 1)
 STATUSES = ("sold", "unsold", "accepted", "duplicate", "rejected")
@@ -72,22 +74,79 @@ MAX_XML_BYTES = 32 * 1024 * 1024
 
 
 class BatchRowView(msgspec.Struct, frozen=True, kw_only=True):
-    row: int
-    lead_id: str | None
-    status: str
-    errors: list[FieldError]
+    row: Annotated[
+        int,
+        msgspec.Meta(
+            description="The row in the file, 1 being the first data row under the header.", examples=[3]
+        ),
+    ]
+    lead_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The lead the row became; null when nothing was stored.",
+            examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"],
+        ),
+    ]
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description=("The row's lead answer: `sold`, `unsold`, `accepted`, `duplicate` or `rejected`."),
+            examples=["rejected"],
+        ),
+    ]
+    errors: Annotated[
+        list[FieldError],
+        msgspec.Meta(
+            description="Why the row was rejected, one entry per field; empty otherwise.",
+            examples=[
+                [{"field": "phone", "code": "invalid_value", "message": "not a valid US phone number"}]
+            ],
+        ),
+    ]
 
 
 class BatchView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    status: str  # processing | done
-    vertical: str
-    total: int | None  # known once the file is read to its end
-    counts: dict[str, int]
-    rows: list[BatchRowView]
-    error: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    id: Annotated[
+        str, msgspec.Meta(description="The batch's id.", examples=["bat_01jp9zpv5rjyvh3xeeywt5hkp7"])
+    ]
+    status: Annotated[
+        str,
+        msgspec.Meta(description="`processing` while rows are being read, then `done`.", examples=["done"]),
+    ]
+    vertical: Annotated[
+        str, msgspec.Meta(description="The vertical of its leads.", examples=["auto_insurance"])
+    ]
+    total: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="How many data rows the file holds; null until it is read to its end.", examples=[250]
+        ),
+    ]
+    counts: Annotated[
+        dict[str, int],
+        msgspec.Meta(
+            description="Rows by outcome so far: `sold`, `unsold`, `accepted`, `duplicate`, `rejected`.",
+            examples=[{"sold": 180, "unsold": 52, "accepted": 0, "duplicate": 9, "rejected": 9}],
+        ),
+    ]
+    rows: Annotated[
+        list[BatchRowView], msgspec.Meta(description="Each row read so far and its outcome, in file order.")
+    ]
+    error: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the file as a whole could not be read (a malformed file); null otherwise.",
+            examples=[None],
+        ),
+    ] = None
+    created_at: Annotated[
+        datetime,
+        msgspec.Meta(description="When the file was received (UTC).", examples=["2025-03-14T09:26:53Z"]),
+    ]
+    updated_at: Annotated[
+        datetime,
+        msgspec.Meta(description="When the last row was read (UTC).", examples=["2025-03-14T09:27:01Z"]),
+    ]
 
 
 def format_of_name(name: str) -> str | None:
@@ -361,7 +420,9 @@ def _csv_rows(data: bytes) -> Iterator[list[str] | str]:
     """Rows of a CSV file read a line at a time: UTF-8 (a BOM allowed), else Latin-1."""
     encoding = "utf-8-sig"
     try:
-        codecs.decode(data[:65536].rsplit(b"\n", 1)[0] if len(data) > 65536 else data, "utf-8-sig")
+        # Incremental: the sample may end inside a character (a file of `\r` line ends has no
+        # `\n` to cut at), which is no reason to read the whole file as Latin-1.
+        codecs.getincrementaldecoder("utf-8-sig")().decode(data[:65536], final=len(data) <= 65536)
     except UnicodeDecodeError:
         encoding = "latin-1"
     text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
@@ -394,8 +455,19 @@ def _xlsx_rows(data: bytes) -> Iterator[list[Any] | str]:
         return
     try:
         sheet = workbook.worksheets[0]
+        # The declared dimension is not trusted: a small file declaring 16384 columns would
+        # have every row padded to them, and rows past a dimension set too small would be lost.
+        sheet.reset_dimensions()
         for row in sheet.iter_rows(values_only=True):
+            if len(row) > MAX_COLUMNS:
+                beyond = row[MAX_COLUMNS:]
+                if beyond.count(None) + beyond.count("") < len(beyond):
+                    yield f"a row has values past column {MAX_COLUMNS}"
+                    continue
+                row = row[:MAX_COLUMNS]
             yield list(row)
+    except Exception as exc:  # a broken sheet: bad XML, a cell value openpyxl cannot read
+        yield f"the sheet cannot be read from this row on: {type(exc).__name__}"
     finally:
         workbook.close()
 

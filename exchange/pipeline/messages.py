@@ -16,7 +16,7 @@ import hashlib
 from email.parser import BytesHeaderParser
 from email.policy import default
 from email.utils import getaddresses
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -29,14 +29,45 @@ ADF_VERTICAL = "auto_sales"
 
 
 class MessageLeadOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    lead_id: str | None
-    status: str
-    errors: list[FieldError]
+    lead_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The lead it became; null when nothing was stored.",
+            examples=["lead_01jp9zmpt80m37k7v3dka7xqbj"],
+        ),
+    ]
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description="The lead answer: `sold`, `unsold`, `accepted`, `duplicate` or `rejected`.",
+            examples=["accepted"],
+        ),
+    ]
+    errors: Annotated[
+        list[FieldError],
+        msgspec.Meta(description="Why it was rejected, one entry per field; empty otherwise.", examples=[[]]),
+    ]
 
 
 class MessageOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    message_id: str
-    leads: list[MessageLeadOutcome]
+    message_id: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The message's Message-ID, or `sha256:` and a digest of it when it has none: "
+                "the same message sent again is the same leads."
+            ),
+            examples=["<20250314092653.4471@crm.dealer.example>"],
+        ),
+    ]
+    leads: Annotated[
+        list[MessageLeadOutcome],
+        msgspec.Meta(
+            description=(
+                "Each lead found in the message (its ADF document, `Key: Value` lines or CSV rows), in order."
+            ),
+        ),
+    ]
 
 
 def vertical_of_address(address: str) -> str | None:

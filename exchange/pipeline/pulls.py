@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.inbound.feed import MAX_FEED_BYTES, FeedError, FeedItem, fetch_feed, parse_feed
 from adapters.inbound.protocol import SourceError
 from adapters.outbound.http import HttpClient
+from exchange.audit import AuditHook
 from exchange.errors import Invalid
 from exchange.pipeline.batches import accept_batch, format_of_name
 from exchange.pipeline.intake import Posted, Source, receive_fields
@@ -147,8 +148,9 @@ def feed_client(services: Any) -> HttpClient:
     )
 
 
-async def request_run(services: Any, pull_id: str) -> bool:
-    """Make an active pull due now; False if there is none."""
+async def request_run(services: Any, pull_id: str, audit: AuditHook | None = None) -> bool:
+    """Make an active pull due now; False if there is none. `audit` records the request in
+    the same transaction."""
     now = services.clock()
     async with services.engine.begin() as conn:
         done = await conn.execute(
@@ -156,6 +158,8 @@ async def request_run(services: Any, pull_id: str) -> bool:
             .where(_p.id == pull_id, _p.active.is_(True))
             .values(next_due_at=now, updated_at=now)
         )
+        if done.rowcount == 1 and audit is not None:
+            await audit(conn)
     return done.rowcount == 1
 
 

@@ -573,6 +573,35 @@ returns = ReturnRow.__table__
 dispositions = DispositionRow.__table__
 
 
+class ClosedPeriodRow(Base):
+    """A month finance has closed: no posting may be dated in it until it is reopened."""
+
+    __tablename__ = "closed_periods"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class PeriodEventRow(Base):
+    """Each close and reopening of a month, by whom and why: the period's own history."""
+
+    __tablename__ = "period_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    by: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+closed_periods = ClosedPeriodRow.__table__
+period_events = PeriodEventRow.__table__
+
+
 class PullRow(Base):
     """A source the exchange polls for a publisher: an RSS/Atom feed, or an FTP/SFTP folder.
     A beat runs a due pull under a lease (`claimed_by` until `claimed_until`), so one process
@@ -627,3 +656,89 @@ class PullEventRow(Base):
 pulls = PullRow.__table__
 pull_items = PullItemRow.__table__
 pull_events = PullEventRow.__table__
+
+
+class AlertSubscriptionRow(Base):
+    """Who hears of which alerts, and how: by e-mail, by a signed webhook, or both
+    (api/alerts.py). An operator's hears of every buyer's alerts (or one buyer's); a buyer's,
+    of its own."""
+
+    __tablename__ = "alert_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Whose it is, "operator" or "buyer": a buyer sees and removes only its own.
+    audience: Mapped[str] = mapped_column(String(16))
+    # The buyer whose alerts it hears of; None: every buyer's.
+    buyer_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    kinds: Mapped[list[str]] = mapped_column(Json)
+    email: Mapped[str | None] = mapped_column(String(320))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Signs its webhooks (Standard Webhooks); shown once, when the subscription is made.
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertThresholdRow(Base):
+    """A buyer's own alert thresholds: its balance below `low_balance_cents` is an alert."""
+
+    __tablename__ = "alert_thresholds"
+
+    buyer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    low_balance_cents: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertRow(Base):
+    """An alert raised: one condition (kind) of one subject (a buyer or a campaign) in one UTC
+    hour at most, held unique by the database, so processes sharing it never raise it twice."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("uq_alerts_kind_subject_id_hour", "kind", "subject_id", "hour", unique=True),
+        Index("ix_alerts_buyer_id_id", "buyer_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[str | None] = mapped_column(String(32))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(Json)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+alert_subscriptions = AlertSubscriptionRow.__table__
+alert_thresholds = AlertThresholdRow.__table__
+alerts = AlertRow.__table__
+
+
+class AuditRow(Base):
+    """One change an operator, finance or buyer key made: who, from where, when, and what
+    changed (only the changed fields of an update; secrets masked). Append-only (exchange/audit.py)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity_type", "entity_id", "id"),
+        Index("ix_audit_log_actor_key_id_id", "actor_key_id", "id"),
+        Index("ix_audit_log_actor_account_id_id", "actor_account_id", "id"),
+        Index("ix_audit_log_action_id", "action", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(64))  # campaign.update, key.create…
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    actor_key_id: Mapped[str] = mapped_column(String(32))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    # The buyer or publisher the actor's key belongs to; None for operator and finance keys.
+    actor_account_id: Mapped[str | None] = mapped_column(String(32))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    after: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+audit_log = AuditRow.__table__

@@ -69,17 +69,20 @@ async def test_a_month_of_trading_settles_to_the_cent(market: Market, clock: Shi
     assert rows[publisher.id]["closing_balance_cents"] == payouts - reversals
     assert rows[HOUSE]["gross_cents"] == gross - payouts
     assert rows[HOUSE]["net_cents"] == (gross - sum(credited.values())) - (payouts - reversals)
-    assert body["totals"]["leads"] == 3 * sum(bought.values())
+    assert body["totals"]["buyer"]["leads"] == body["totals"]["publisher"]["leads"] == sum(bought.values())
+    assert body["totals"]["exchange"]["leads"] == sum(bought.values())
 
     csv_text = (
         await market.client.get("/v1/settlements", params={**params, "format": "csv"}, headers=finance)
     ).text
     table = list(csv.DictReader(io.StringIO(csv_text)))
-    assert table[-1]["account_id"] == "TOTAL"
-    for line in table[:-1]:
+    totals = [line for line in table if line["account_id"] == "TOTAL"]
+    assert [line["account_type"] for line in totals] == ["buyer", "publisher", "exchange"]
+    for line in table[: -len(totals)]:
         assert int(line["net_cents"]) == rows[line["account_id"]]["net_cents"]
         assert int(line["closing_balance_cents"]) == rows[line["account_id"]]["closing_balance_cents"]
-    assert int(table[-1]["net_cents"]) == body["totals"]["net_cents"]
+    for line in totals:
+        assert int(line["net_cents"]) == body["totals"][line["account_type"]]["net_cents"]
     xlsx = await market.client.get("/v1/settlements", params={**params, "format": "xlsx"}, headers=finance)
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None
@@ -87,6 +90,9 @@ async def test_a_month_of_trading_settles_to_the_cent(market: Market, clock: Shi
     header = list(grid[0])
     for line in grid[1:]:
         cells = dict(zip(header, line, strict=True))
-        expected = body["totals"] if cells["account_id"] == "TOTAL" else rows[str(cells["account_id"])]
+        if cells["account_id"] == "TOTAL":
+            expected = body["totals"][str(cells["account_type"])]
+        else:
+            expected = rows[str(cells["account_id"])]
         assert cells["net_cents"] == expected["net_cents"]
         assert cells["opening_balance_cents"] == expected["opening_balance_cents"]

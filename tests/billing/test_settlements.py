@@ -41,8 +41,22 @@ async def test_a_period_settles_each_account_from_its_opening_to_its_closing_bal
     assert rows[scenario.alpha.id]["account_name"] == "Alpha Insurance"
     assert (body["since"], body["until"]) == (SINCE, UNTIL)
     assert list(body["rows"][0]) == list(COLUMNS)
-    for column in NUMBERS:
-        assert body["totals"][column] == sum(r[column] for r in body["rows"])
+    for kind in ("buyer", "publisher", "exchange"):
+        of_kind = [r for r in body["rows"] if r["account_type"] == kind]
+        for column in NUMBERS:
+            assert body["totals"][kind][column] == sum(r[column] for r in of_kind), (kind, column)
+    for row in body["rows"]:
+        assert reconciles(row), row
+
+
+def reconciles(row: dict[str, Any]) -> bool:
+    """CONTRACT.md's identity for the row's account type."""
+    movements = {
+        "buyer": row["payments_cents"] - row["net_cents"],
+        "publisher": row["net_cents"] - row["payments_cents"],
+        "exchange": row["net_cents"],
+    }[row["account_type"]]
+    return row["opening_balance_cents"] + movements + row["adjustments_cents"] == row["closing_balance_cents"]
 
 
 async def test_what_buyers_paid_is_what_publishers_and_the_house_got(
@@ -70,7 +84,7 @@ async def test_a_period_before_any_entry_has_no_rows_and_the_next_day_opens_wher
     scenario = await trade(market, clock)
     empty = await settle(market, market.admin, since="2026-11-01", until="2026-11-08")
     assert empty["rows"] == []
-    assert empty["totals"] == {column: 0 for column in NUMBERS}
+    assert empty["totals"] == {}
     period = {r["account_id"]: r for r in (await settle(market, market.admin))["rows"]}
     after = {
         r["account_id"]: r
@@ -80,8 +94,10 @@ async def test_a_period_before_any_entry_has_no_rows_and_the_next_day_opens_wher
         assert after[account_id]["opening_balance_cents"] == row["closing_balance_cents"]
     assert after[scenario.alpha.id]["leads"] == 1
     assert after[scenario.alpha.id]["gross_cents"] == 5000
-    # The day's payment is in the closing balance, though it is no sale.
+    # The day's payment is in the closing balance, though it is no sale, and in its own column.
     assert after[scenario.alpha.id]["closing_balance_cents"] == 97_000 - 5000 + 5000
+    assert after[scenario.alpha.id]["payments_cents"] == 5000
+    assert all(reconciles(row) for row in after.values())
     assert "cash" not in after
 
 
@@ -91,8 +107,12 @@ async def test_csv_and_xlsx_agree_with_json_to_the_cent(market: Market, clock: S
     body = await settle(market, finance)
     expected_rows = [
         *body["rows"],
-        {"account_id": "TOTAL", "account_type": "", "account_name": "", **body["totals"]},
+        *(
+            {"account_id": "TOTAL", "account_type": kind, "account_name": "", **totals}
+            for kind, totals in body["totals"].items()
+        ),
     ]
+    assert [r["account_type"] for r in expected_rows[-3:]] == ["buyer", "publisher", "exchange"]
 
     answer = await settle(market, finance, "csv")
     assert answer.headers["content-type"].startswith("text/csv")
@@ -110,16 +130,17 @@ async def test_csv_and_xlsx_agree_with_json_to_the_cent(market: Market, clock: S
     sheet = openpyxl.load_workbook(io.BytesIO(answer.content)).active
     assert sheet is not None
     grid = [list(r) for r in sheet.iter_rows(values_only=True)]
-    dollars = ["gross", "returns", "net", "opening_balance", "closing_balance"]
+    dollars = [c.removesuffix("_cents") for c in COLUMNS if c.endswith("_cents")]
     assert grid[0] == [*COLUMNS, *dollars]
     assert len(grid) == len(expected_rows) + 1
     for cells, row in zip(grid[1:], expected_rows, strict=True):
         assert cells[:3] == [row["account_id"], row["account_type"] or None, row["account_name"] or None]
-        assert cells[3:9] == [row[c] for c in NUMBERS]
-        assert all(isinstance(c, int) for c in cells[3:9])
-        assert [round(c * 100) for c in cells[9:]] == [row[f"{d}_cents"] for d in dollars]
+        width = len(COLUMNS)
+        assert cells[3:width] == [row[c] for c in NUMBERS]
+        assert all(isinstance(c, int) for c in cells[3:width])
+        assert [round(c * 100) for c in cells[width:]] == [row[f"{d}_cents"] for d in dollars]
     assert sheet.freeze_panes == "A2"
-    assert "$" in sheet.cell(row=2, column=10).number_format
+    assert "$" in sheet.cell(row=2, column=len(COLUMNS) + 1).number_format
     assert sheet.column_dimensions["C"].width >= len("account_name")
 
 
@@ -134,11 +155,16 @@ async def test_formula_like_names_are_escaped_in_csv_and_negative_amounts_stay_n
         await sell(market, publisher, fakes, 0, 1.50)  # on credit: the buyer's balance is −150
 
     answer = await settle(market, market.admin, "csv")
-    rows = {r["account_id"]: r for r in csv.DictReader(io.StringIO(answer.text))}
+    lines = list(csv.DictReader(io.StringIO(answer.text)))
+    rows = {r["account_id"]: r for r in lines}
     assert rows[buyer.id]["account_name"] == '\'=HYPERLINK("x")'
     assert rows[publisher.id]["account_name"] == "'+Plus Media"
     assert rows[buyer.id]["closing_balance_cents"] == "-150"
-    assert rows["TOTAL"]["account_type"] == ""
+    assert [r["account_type"] for r in lines if r["account_id"] == "TOTAL"] == [
+        "buyer",
+        "publisher",
+        "exchange",
+    ]
 
     answer = await settle(market, market.admin, "xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(answer.content)).active
