@@ -4,14 +4,15 @@ converted — and what they earned: the closed loop that tells which sources to 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import msgspec
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import String, and_, case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.dispositions import STATUSES
+from exchange.clock import day_after, day_start
 from exchange.storage import tables as t
 
 
@@ -229,3 +230,63 @@ async def source_scores(
     for target in rows.values():
         target.return_rate = _ratio(target.returns, target.sales)
     return {sub_id: source_score(target) for sub_id, target in rows.items()}
+
+
+class DayRow(msgspec.Struct, frozen=True, kw_only=True):
+    day: Annotated[date, msgspec.Meta(description="The UTC day.", examples=["2025-03-14"])]
+    revenue_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="What buyers were charged for sales that day, less returns credited, in cents.",
+            examples=[76000],
+        ),
+    ]
+    payout_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="What publishers earned for sales that day, less payouts reversed, in cents.",
+            examples=[53200],
+        ),
+    ]
+    margin_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="`revenue_cents − payout_cents`: the house's share; negative when returns outweigh.",
+            examples=[22800],
+        ),
+    ]
+
+
+async def daily_report(conn: AsyncConnection, *, since: date, until: date) -> list[DayRow]:
+    """Revenue, payout and margin per UTC day of [since, until] from the ledger's sales and
+    returns (booked on the day they are posted), every day present, zeros included."""
+    e = t.ledger_entries.c
+    if conn.dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", e.created_at), "YYYY-MM-DD", type_=String)
+    else:  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC
+        day = func.substr(e.created_at, 1, 10, type_=String)
+    query = (
+        select(day.label("day"), e.account_type, func.sum(e.amount_cents).label("cents"))
+        .where(
+            e.kind.in_(("sale", "return")),
+            e.account_type.in_(("buyer", "publisher")),
+            e.created_at >= day_start(since),
+            e.created_at < day_after(until),
+        )
+        .group_by(day, e.account_type)
+    )
+    revenue: dict[str, int] = {}
+    payout: dict[str, int] = {}
+    for row in await conn.execute(query):
+        # A buyer's charge is negative on its balance; a publisher's earning positive.
+        if row.account_type == "buyer":
+            revenue[row.day] = -int(row.cents)
+        else:
+            payout[row.day] = int(row.cents)
+    rows = []
+    for offset in range((until - since).days + 1):
+        key = (since + timedelta(days=offset)).isoformat()
+        earned, paid = revenue.get(key, 0), payout.get(key, 0)
+        day_of = date.fromisoformat(key)
+        rows.append(DayRow(day=day_of, revenue_cents=earned, payout_cents=paid, margin_cents=earned - paid))
+    return rows

@@ -272,6 +272,100 @@ class Campaign(CampaignIn, frozen=True, kw_only=True):
         datetime,
         msgspec.Meta(description="When it was last changed (UTC).", examples=["2025-03-15T16:02:11Z"]),
     ]
+    archived_at: Annotated[
+        datetime | None,
+        msgspec.Meta(
+            description=(
+                "When it was archived (`DELETE /v1/campaigns/{id}`): it sells no more and cannot "
+                "be changed; its sales, caps and ledger history stay. Null while it is not archived."
+            ),
+            examples=[None],
+        ),
+    ] = None
+    usage: Annotated[
+        CampaignUsage | None,
+        msgspec.Meta(
+            description=(
+                "Each cap's current period and what is used of it, and what it bought today, in "
+                "the campaign's time zone: in every read (`GET`); absent from the answers that "
+                "create or change it."
+            ),
+        ),
+    ] = None
+
+
+class CapUsage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One cap's current period: what the campaign has used of it."""
+
+    period: Annotated[Period, msgspec.Meta(description="The cap's period.", examples=["day"])]
+    period_key: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The period counting now, in the campaign's time zone: `hour:2026-11-26T14`, "
+                "`day:2026-11-26`, `week:2026-W48` or `month:2026-11`."
+            ),
+            examples=["day:2026-11-26"],
+        ),
+    ]
+    resets_at: Annotated[
+        datetime,
+        msgspec.Meta(description="When the next period starts (UTC).", examples=["2026-11-27T08:00:00Z"]),
+    ]
+    used_leads: Annotated[
+        int,
+        msgspec.Meta(
+            description="Leads counted against the cap in this period (sold, or held for a sale now).",
+            examples=[42],
+        ),
+    ]
+    used_spend_cents: Annotated[
+        int,
+        msgspec.Meta(description="Spend counted against the cap in this period, in cents.", examples=[84000]),
+    ]
+    max_leads: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="The cap's most leads per period; absent when it caps spend only.", examples=[100]
+        ),
+    ] = None
+    max_spend_cents: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="The cap's most spend per period, in cents; absent when it caps leads only.",
+            examples=[500000],
+        ),
+    ] = None
+
+
+class CampaignUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """What a campaign has used of its caps, and bought today."""
+
+    timezone: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "The time zone its periods and `today` are counted in: the schedule's, else the buyer's."
+            ),
+            examples=["America/Los_Angeles"],
+        ),
+    ]
+    caps: Annotated[
+        list[CapUsage],
+        msgspec.Meta(description="Each cap's current period, in the order the caps are listed."),
+    ]
+    leads_today: Annotated[
+        int,
+        msgspec.Meta(
+            description="Leads sold to it since local midnight (returns not taken off).", examples=[12]
+        ),
+    ]
+    spend_today_cents: Annotated[
+        int,
+        msgspec.Meta(
+            description="What those leads cost, in cents (returns not taken off).", examples=[24000]
+        ),
+    ]
 
 
 def check_delivery(

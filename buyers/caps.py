@@ -7,11 +7,12 @@ local midnight to midnight, 23 or 25 hours on DST days. Pure: `now` is passed in
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from buyers.campaigns import Cap, Period
+from buyers.campaigns import Cap, CapUsage, Period
 from buyers.schedule import offset_changes
 from exchange.errors import field_invalid
 
@@ -37,6 +38,30 @@ def check_caps(caps: Sequence[Cap]) -> None:
                     f"{where}.{kind}", "duplicate", f"another cap already sets {kind} per {cap.period}"
                 )
             seen.add((cap.period, kind))
+
+
+class FullCap(NamedTuple):
+    """A cap a sale would pass: which one, by which measure, and what its period has used."""
+
+    cap: Cap
+    measure: Literal["max_leads", "max_spend_cents"]
+    limit: int
+    used_leads: int
+    used_spend_cents: int
+
+
+def first_full_cap(
+    caps: Sequence[Cap], used: Mapping[Period, tuple[int, int]], price_cents: int
+) -> FullCap | None:
+    """The first cap a sale at `price_cents` would pass, given (leads, spend_cents) used so far
+    in each period (none: nothing used); None when every cap has room."""
+    for cap in caps:
+        leads, spend = used.get(cap.period, (0, 0))
+        if cap.max_leads is not None and leads >= cap.max_leads:
+            return FullCap(cap, "max_leads", cap.max_leads, leads, spend)
+        if cap.max_spend_cents is not None and spend + price_cents > cap.max_spend_cents:
+            return FullCap(cap, "max_spend_cents", cap.max_spend_cents, leads, spend)
+    return None
 
 
 def _start_of_period(period: Period, local: datetime) -> tuple[datetime, datetime]:
@@ -167,3 +192,26 @@ def period_key(period: Period, now: datetime, tz: str) -> str:
     if period == "month":
         return f"month:{local.year:04d}-{local.month:02d}"
     raise ValueError(f"unknown period {period!r}")
+
+
+def cap_usage(
+    caps: Sequence[Cap], used: dict[str, tuple[int, int]], now: datetime, tz: str
+) -> list[CapUsage]:
+    """Each cap's current period and what is used of it, from the counters by period key
+    (leads, spend_cents); a period with no counter yet has used nothing."""
+    found = []
+    for cap in caps:
+        key = period_key(cap.period, now, tz)
+        leads, spend = used.get(key, (0, 0))
+        found.append(
+            CapUsage(
+                period=cap.period,
+                period_key=key,
+                resets_at=period_bounds(cap.period, now, tz)[1],
+                used_leads=leads,
+                used_spend_cents=spend,
+                max_leads=cap.max_leads,
+                max_spend_cents=cap.max_spend_cents,
+            )
+        )
+    return found

@@ -40,6 +40,11 @@ def fixed_price(pricing: FixedPricing, grade: str | None, floor_cents_by_grade: 
     return cents
 
 
+def least_bid(pricing: BidPricing, grade: str | None, floor_cents_by_grade: dict[str, int]) -> int:
+    """The least bid the campaign could buy at: its own floor or the vertical's for the grade."""
+    return max(pricing.floor_cents, floor_cents_by_grade.get(grade or "", 0))
+
+
 def bid_price(
     pricing: BidPricing, bid_cents: int | None, grade: str | None, floor_cents_by_grade: dict[str, int]
 ) -> int | None:

@@ -15,6 +15,16 @@ from exchange.settings import Settings, load_settings
 cli = typer.Typer(help="The lead exchange.", no_args_is_help=True, add_completion=False)
 
 
+DEMO_WARNING = """
+!!! DEMO MODE: NOT FOR REAL LEADS OR REAL MONEY !!!
+  --demo seeds accounts with PUBLIC, well-known keys (demo-operator-key, demo-publisher-key,
+  demo-buyer-key): anyone who can reach this server can use them, the operator's included.
+  It lets campaigns deliver to private and loopback addresses (the demo buyer answers here),
+  which a real exchange refuses. Run a real exchange without --demo, with EXCHANGE_ADMIN_KEY
+  set (README.md, "Running a real exchange"), and never on a database the demo has seeded.
+"""
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -55,6 +65,7 @@ def serve(
         # The demo buyer answers on this same loopback server.
         settings = msgspec.structs.replace(settings, demo=True, allow_private_destinations=True)
         typer.echo(asyncio.run(seed_demo(settings, port)))
+        typer.echo(DEMO_WARNING, err=True)
     uvicorn.run(
         create_app(settings, settle_heap=True), host=host, port=port, log_level=log_level, access_log=False
     )

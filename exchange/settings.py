@@ -70,6 +70,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     company_address: str = ""
     company_tax_id: str | None = None
     document_font: str | None = None
+    # The exchange's public address ("https://leads.example.com"): over https the console's
+    # cookies are Secure. The key signing console sessions; None: one generated and kept in
+    # the database on first use (exchange/console/session.py).
+    public_url: str | None = None
+    console_secret: str | None = None
 
 
 _ENV = {
@@ -108,6 +113,8 @@ _ENV = {
     "EXCHANGE_COMPANY_ADDRESS": "company_address",
     "EXCHANGE_COMPANY_TAX_ID": "company_tax_id",
     "EXCHANGE_DOCUMENT_FONT": "document_font",
+    "EXCHANGE_PUBLIC_URL": "public_url",
+    "EXCHANGE_CONSOLE_SECRET": "console_secret",
 }
 
 

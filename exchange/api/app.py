@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.outbound.registry import SmtpRelay, default_registry
@@ -27,7 +26,9 @@ from exchange.api.dispositions import BulkDispositionController, LeadDisposition
 from exchange.api.docs import SpecConfig, StructSchemas, declare_bounds, document_errors
 from exchange.api.erasure import ErasureController
 from exchange.api.errors import EXCEPTION_HANDLERS
+from exchange.api.explain import ExplainController
 from exchange.api.finance import LedgerController, SettlementController, StatementController
+from exchange.api.forms import HostedFormController
 from exchange.api.holds import HoldController
 from exchange.api.inbound import InboundController
 from exchange.api.invoices import InvoiceController, RemittanceController
@@ -36,6 +37,7 @@ from exchange.api.keys import KeyController
 from exchange.api.leads import LeadController
 from exchange.api.limits import RateLimits
 from exchange.api.marketplace import MarketplaceController
+from exchange.api.me import MeController
 from exchange.api.money import BalanceController, PaymentController
 from exchange.api.options import allow_every_method
 from exchange.api.payouts import PayoutController, PayoutRunController
@@ -49,6 +51,8 @@ from exchange.api.service import healthz, metrics
 from exchange.api.services import Metrics, Services
 from exchange.api.verticals import VerticalController
 from exchange.clock import Clock, utc_now
+from exchange.console import console_router
+from exchange.console.api_docs import docs_assets, docs_page
 from exchange.distribution.catalog import CampaignCatalog
 from exchange.jobs.alerts import AlertWatch
 from exchange.jobs.distribute import JobContext
@@ -218,12 +222,14 @@ def create_app(
         route_handlers=[
             *extra,
             KeyController,
+            MeController,
             PublisherController,
             PullController,
             BuyerController,
             VerticalController,
             LeadController,
             ErasureController,
+            ExplainController,
             MarketplaceController,
             HoldController,
             CampaignController,
@@ -251,8 +257,11 @@ def create_app(
             InvoiceController,
             RemittanceController,
             AuditController,
+            HostedFormController,
             healthz,
             metrics,
+            console_router(),
+            docs_assets(),
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
@@ -272,7 +281,8 @@ def create_app(
             " No text the exchange keeps holds a NUL character (\\u0000): a JSON body carrying one is"
             " refused (422), and a lead's field holding one is named in its errors.",
             path="/schema",
-            render_plugins=[RedocRenderPlugin(path="/")],
+            # Served with its scripts from the app: the page works offline (console/api_docs.py).
+            render_plugins=[docs_page()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", description="an API key")

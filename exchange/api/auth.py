@@ -67,6 +67,7 @@ PUBLIC: dict[str, str] = {
     "/schema": "the spec and its documentation page",
     "/forms/": "hosted lead forms: public pages posting as their publisher",
     "/demo-buyer/": "the demo buyer of `exchange serve --demo`",
+    "/console": "the console's pages: a session cookie, each page checking its role (exchange/console/)",
 }
 
 
@@ -129,9 +130,25 @@ async def authenticate(request: Request, services: Any) -> Principal:
     digest = key_digest(request.headers.get("authorization", ""))
     if digest is None:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="unauthorized")
+    return await authenticate_digest(services, digest)
+
+
+async def authenticate_digest(services: Any, digest: str) -> Principal:
+    """The principal of the key with this hash, however it was sent (a header, the console's
+    sign-in form); 401 for an unknown or revoked key."""
     cached = services.principals.get(digest)
     if cached is not None:
         return cached
+    principal = await principal_where(services, t.api_keys.c.key_hash == digest)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key", code="unauthorized")
+    services.principals.put(digest, principal)
+    return principal
+
+
+async def principal_where(services: Any, condition: Any) -> Principal | None:
+    """The principal of the one unrevoked key matching `condition`, or None (read uncached:
+    the console's sessions ask by key id on every page, so a revoked key ends them at once)."""
     k, p = t.api_keys.c, t.publishers.c
     query = (
         select(
@@ -145,13 +162,13 @@ async def authenticate(request: Request, services: Any) -> Principal:
             p.rate_limit,
         )
         .select_from(t.api_keys.outerjoin(t.publishers, p.id == k.publisher_id))
-        .where(k.key_hash == digest, k.revoked_at.is_(None))
+        .where(condition, k.revoked_at.is_(None))
     )
     async with services.engine.connect() as conn:
         row = (await conn.execute(query)).first()
     if row is None:
-        raise Unauthorized("unknown or revoked API key", code="unauthorized")
-    principal = Principal(
+        return None
+    return Principal(
         key_id=row.id,
         role=row.role,
         publisher_id=row.publisher_id,
@@ -161,8 +178,6 @@ async def authenticate(request: Request, services: Any) -> Principal:
         payout=row.payout,
         rate_limit=row.rate_limit,
     )
-    services.principals.put(digest, principal)
-    return principal
 
 
 _NOT_QUERY = frozenset({"request", "scope", "state", "data", "socket", "headers", "cookies", "query", "body"})

@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from exchange.api.auth import PrincipalDep, roles
 from exchange.api.keys import Name, first_key_name, insert_key
-from exchange.api.params import BuyerId
+from exchange.api.params import BuyerId, PageCursor, PageLimit
 from exchange.api.services import ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
-from exchange.types import Cents
+from exchange.types import Cents, Page
 
 NonNegativeCents = Cents
 
@@ -82,6 +82,17 @@ class BuyerCreated(BuyerOut, frozen=True, kw_only=True):
             examples=["lx_z6YYwXHdHrcUud0Y3zWK6qnvlz4wXWzpI_RL0zdU"],
         ),
     ]
+    key_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The first key's id: revoke it with `DELETE /v1/keys/{id}` (never the key itself).",
+            examples=["key_01jp9zp6ngkw1n9gcjh1ch9tkh"],
+        ),
+    ]
+
+
+class BuyerPage(Page, kw_only=True):
+    items: Annotated[list[BuyerOut], msgspec.Meta(description="The buyers on this page, newest first.")]
 
 
 def check_timezone(field: str, name: str) -> None:
@@ -134,7 +145,20 @@ class BuyerController(Controller):
         key = await insert_key(
             services, role="buyer", name=first_key_name(data.name), buyer_id=buyer.id, actor=principal
         )
-        return BuyerCreated(**msgspec.structs.asdict(buyer), api_key=key.api_key)
+        return BuyerCreated(**msgspec.structs.asdict(buyer), api_key=key.api_key, key_id=key.id)
+
+    @get("/", summary="Buyers, newest first (operator, finance)", opt=roles("operator", "finance"))
+    async def list_buyers(
+        self, services: ServicesDep, limit: PageLimit = 100, cursor: PageCursor = None
+    ) -> BuyerPage:
+        b = t.buyers.c
+        query = select(t.buyers).order_by(b.id.desc()).limit(limit + 1)
+        if cursor:
+            query = query.where(b.id < cursor)
+        async with services.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [_out(row) for row in rows[:limit]]
+        return BuyerPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     @get(
         "/{buyer_id:str}",

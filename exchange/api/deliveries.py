@@ -11,9 +11,9 @@ from litestar.params import QueryParameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.params import DeliveryId, FileBatchId, PageCursor, PageLimit
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.clock import day_after, day_start
 from exchange.distribution.resend import Resent, resend
@@ -190,21 +190,8 @@ class DeliveryController(Controller):
         limit: PageLimit = 100,
         cursor: PageCursor = None,
     ) -> DeliveryPage:
-        d = t.deliveries.c
-        query = select(t.deliveries).order_by(d.id.desc()).limit(limit + 1)
-        for column, value in ((d.buyer_id, buyer_id), (d.lead_id, lead_id), (d.status, status)):
-            if value is not None:
-                query = query.where(column == value)
-        if since is not None:
-            query = query.where(d.created_at >= day_start(since))
-        if until is not None:
-            query = query.where(d.created_at < day_after(until))
-        if cursor:
-            query = query.where(d.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [delivery_view(row) for row in rows[:limit]]
-        return DeliveryPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        only = DeliveryFilter(buyer_id=buyer_id, lead_id=lead_id, status=status, since=since, until=until)
+        return await delivery_page_for(services, only, limit=limit, cursor=cursor)
 
     @post(
         "/{delivery_id:str}/resend",
@@ -215,26 +202,68 @@ class DeliveryController(Controller):
     async def resend_delivery(
         self, delivery_id: DeliveryId, principal: PrincipalDep, services: ServicesDep
     ) -> Resent:
-        now = services.clock()
+        return await resend_for(services, principal, delivery_id)
 
-        async def audit(conn: AsyncConnection) -> None:
-            d = t.deliveries.c
-            failed = (await conn.execute(select(d.lead_id, d.campaign_id).where(d.id == delivery_id))).one()
-            await record_change(
-                conn,
-                principal,
-                action="delivery.resend",
-                entity_type="delivery",
-                entity_id=delivery_id,
-                after={"lead_id": failed.lead_id, "campaign_id": failed.campaign_id},
-                at=now,
-            )
 
-        resent = await resend(
-            services.engine, services.jobs.catalog, delivery_id, by=principal.key_id, now=now, audit=audit
+class DeliveryFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit's filters, None meaning any; since and until are UTC days, both included."""
+
+    buyer_id: str | None = None
+    campaign_id: str | None = None
+    lead_id: str | None = None
+    status: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+async def delivery_page_for(
+    services: Services, only: DeliveryFilter, *, limit: int, cursor: str | None
+) -> DeliveryPage:
+    """A page of the delivery audit as `GET /v1/deliveries` reads it, newest first."""
+    d = t.deliveries.c
+    query = select(t.deliveries).order_by(d.id.desc()).limit(limit + 1)
+    for column, value in (
+        (d.buyer_id, only.buyer_id),
+        (d.campaign_id, only.campaign_id),
+        (d.lead_id, only.lead_id),
+        (d.status, only.status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if only.since is not None:
+        query = query.where(d.created_at >= day_start(only.since))
+    if only.until is not None:
+        query = query.where(d.created_at < day_after(only.until))
+    if cursor:
+        query = query.where(d.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [delivery_view(row) for row in rows[:limit]]
+    return DeliveryPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def resend_for(services: Services, principal: Principal, delivery_id: str) -> Resent:
+    """Send a failed post again, as `POST /v1/deliveries/{id}/resend` does, recorded in the audit."""
+    now = services.clock()
+
+    async def audit(conn: AsyncConnection) -> None:
+        d = t.deliveries.c
+        failed = (await conn.execute(select(d.lead_id, d.campaign_id).where(d.id == delivery_id))).one()
+        await record_change(
+            conn,
+            principal,
+            action="delivery.resend",
+            entity_type="delivery",
+            entity_id=delivery_id,
+            after={"lead_id": failed.lead_id, "campaign_id": failed.campaign_id},
+            at=now,
         )
-        services.runner.notify()
-        return resent
+
+    resent = await resend(
+        services.engine, services.jobs.catalog, delivery_id, by=principal.key_id, now=now, audit=audit
+    )
+    services.runner.notify()
+    return resent
 
 
 BatchState = Literal["open", "sent", "failed"]

@@ -1,26 +1,31 @@
-"""API keys: operators create more (finance staff, rotations) and revoke them at once."""
+"""API keys: operators list them, create more (finance staff, rotations) and revoke them at once.
+
+A key's secret is shown once, when made; lists show its id, role, name and account only.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, delete, post
-from litestar.params import JSONBody
+from litestar import Controller, delete, get, post
+from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select, update
 
 from exchange.api.auth import PrincipalDep, new_api_key, roles
-from exchange.api.params import KeyId
+from exchange.api.params import KeyId, PageCursor, PageLimit
 from exchange.api.services import ServicesDep
 from exchange.audit import Actor, record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.migrate import hash_key
-from exchange.types import Role
+from exchange.types import Page, Role
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# How every key's secret begins (auth.new_api_key); ids begin `key_`.
+SECRET_PREFIX = "lx_"
 AccountId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -103,6 +108,54 @@ class KeyRevoked(msgspec.Struct, frozen=True, kw_only=True):
             examples=["2025-03-15T16:02:11Z"],
         ),
     ]
+
+
+class KeyOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The key's id: revoke it with `DELETE /v1/keys/{id}`.",
+            examples=["key_01jp9zp6ngkw1n9gcjh1ch9tkh"],
+        ),
+    ]
+    role: Annotated[Role, msgspec.Meta(description="What the key may do.", examples=["publisher"])]
+    name: Annotated[
+        str, msgspec.Meta(description="Who or what holds it.", examples=["Quote Leads LLC (first key)"])
+    ]
+    publisher_id: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The publisher a `publisher` key acts as; null for other roles.",
+            examples=["pub_01jp9zn4frpfzrv0peeg471ejb"],
+        ),
+    ]
+    buyer_id: Annotated[
+        str | None,
+        msgspec.Meta(description="The buyer a `buyer` key acts as; null for other roles.", examples=[None]),
+    ]
+    created_at: Annotated[
+        datetime, msgspec.Meta(description="When it was made (UTC).", examples=["2025-03-14T09:26:53Z"])
+    ]
+    revoked_at: Annotated[
+        datetime | None,
+        msgspec.Meta(description="When it was revoked (UTC); null while it works.", examples=[None]),
+    ]
+
+
+class KeyPage(Page, kw_only=True):
+    items: Annotated[list[KeyOut], msgspec.Meta(description="The keys on this page, newest first.")]
+
+
+def key_out(row: Any) -> KeyOut:
+    return KeyOut(
+        id=row.id,
+        role=row.role,
+        name=row.name,
+        publisher_id=row.publisher_id,
+        buyer_id=row.buyer_id,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 def first_key_name(account_name: str) -> str:
@@ -199,6 +252,36 @@ class KeyController(Controller):
             actor=principal,
         )
 
+    @get("/", summary="API keys, newest first, never their secrets (operator)", opt=roles("operator"))
+    async def list_keys(
+        self,
+        services: ServicesDep,
+        role: Annotated[Role | None, QueryParameter(description="Only keys of this role.")] = None,
+        account_id: Annotated[
+            str | None,
+            QueryParameter(description="Only the keys of this publisher or buyer (its id)."),
+        ] = None,
+        limit: PageLimit = 100,
+        cursor: PageCursor = None,
+    ) -> KeyPage:
+        k = t.api_keys.c
+        # Never the hash: the columns a list may show, named.
+        query = (
+            select(k.id, k.role, k.name, k.publisher_id, k.buyer_id, k.created_at, k.revoked_at)
+            .order_by(k.id.desc())
+            .limit(limit + 1)
+        )
+        if role is not None:
+            query = query.where(k.role == role)
+        if account_id is not None:
+            query = query.where((k.publisher_id == account_id) | (k.buyer_id == account_id))
+        if cursor:
+            query = query.where(k.id < cursor)
+        async with services.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [key_out(row) for row in rows[:limit]]
+        return KeyPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
     @delete(
         "/{key_id:str}",
         status_code=200,
@@ -220,6 +303,9 @@ class KeyController(Controller):
                 .returning(t.api_keys.c.id)
             )
             if result.first() is None:
+                if key_id.startswith(SECRET_PREFIX):
+                    # Never echoed: it may be a working key, and answers end up in logs.
+                    raise NotFound("no such key id (this looks like a key itself, not its id)")
                 raise NotFound(f"no active key {key_id}")
             await record_change(
                 conn,

@@ -25,6 +25,7 @@ from exchange.api.params import LeadId, LongPageLimit, NumberCursor, PageCursor,
 from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_after, day_start
 from exchange.errors import ExchangeError, NotFound
+from exchange.pipeline.grade import grade_advice
 from exchange.pipeline.intake import Posted, Received, Source, receive_lead
 from exchange.storage import tables as t
 from exchange.types import ErrorBody, LeadAnswer, LeadState, Page
@@ -160,6 +161,24 @@ class LeadView(msgspec.Struct, kw_only=True, omit_defaults=True):
                 "absent for a buyer."
             ),
             examples=[1750],
+        ),
+    ] = None
+    grade_advice: Annotated[
+        list[str] | None,
+        msgspec.Meta(
+            description=(
+                "Each of `grade_reasons`, in the same order, as `code: what it earned and what "
+                "would raise it`, naming the optional fields the lead lacks. Only when one lead "
+                "is read; absent in lists and for an ungraded lead."
+            ),
+            examples=[
+                [
+                    "consent:text: consent text with a timestamp; a TrustedForm certificate or "
+                    "Jornaya LeadiD would add 13 (+12 points)",
+                    "completeness:0.29: 29% of the optional fields sent (+6 points); missing fields: "
+                    "gender, homeowner (add them to raise completeness, up to 14 more points)",
+                ]
+            ],
         ),
     ] = None
     # For staff and the publisher: payouts approved returns took back (`payout_cents` is what is left).
@@ -387,7 +406,16 @@ async def lead_view_for(services: Services, principal: Principal, lead_id: str) 
     )
     if not visible:
         raise NotFound(f"no lead {lead_id}")
-    return _view(row, principal, sales, reversed_cents)
+    view = _view(row, principal, sales, reversed_cents)
+    if row.grade_reasons:
+        vertical = await services.verticals.get(row.vertical)
+        missing = (
+            None
+            if vertical is None
+            else [f.name for f in vertical.fields if not f.required and f.name not in row.fields]
+        )
+        view.grade_advice = grade_advice(row.grade_reasons, missing)
+    return view
 
 
 # The status that carries each answer of a lead not seen before (CONTRACT.md, "Leads").
@@ -514,6 +542,97 @@ def _fast_request(scope: Scope, services: Services) -> tuple[Principal, Posted] 
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class LeadFilter:
+    """Which leads a listing keeps, besides what the caller's role lets it see."""
+
+    status: str | None = None
+    publisher_id: str | None = None
+    sub_id: str | None = None
+    vertical: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+async def lead_page_for(
+    services: Services, principal: Principal, only: LeadFilter, *, limit: int, cursor: str | None
+) -> LeadPage:
+    """The newest leads this caller may see (a publisher its own, a buyer those it bought)."""
+    leads = t.leads.c
+    query = select(t.leads).order_by(leads.id.desc()).limit(limit + 1)
+    if principal.role == "publisher":
+        query = query.where(leads.publisher_id == principal.publisher_id)
+    elif principal.role == "buyer":
+        bought = select(t.sales.c.lead_id).where(t.sales.c.buyer_id == principal.buyer_id)
+        query = query.where(leads.id.in_(bought))
+    if only.publisher_id is not None:
+        query = query.where(leads.publisher_id == only.publisher_id)
+    if only.sub_id is not None:
+        query = query.where(leads.sub_id == only.sub_id)
+    if only.status is not None:
+        query = query.where(leads.status == only.status)
+    if only.vertical is not None:
+        query = query.where(leads.vertical == only.vertical)
+    if only.since is not None:
+        query = query.where(leads.received_at >= day_start(only.since))
+    if only.until is not None:
+        query = query.where(leads.received_at < day_after(only.until))
+    if cursor:
+        query = query.where(leads.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+        ids = [row.id for row in rows[:limit]]
+        sales = await _sales(conn, ids, principal)
+        reversed_cents = await _reversed(conn, ids, principal)
+    items = [_view(row, principal, sales, reversed_cents) for row in rows[:limit]]
+    return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def lead_events_for(
+    services: Services, lead_id: str, *, limit: int, cursor: int | None
+) -> LeadEventPage:
+    """A lead's events in order, each ping and post with its delivery's request and answer."""
+    e = t.lead_events.c
+    async with services.engine.connect() as conn:
+        exists = await conn.scalar(select(t.leads.c.id).where(t.leads.c.id == lead_id))
+        if exists is None:
+            raise NotFound(f"no lead {lead_id}")
+        query = select(t.lead_events).where(e.lead_id == lead_id).order_by(e.id).limit(limit + 1)
+        if cursor is not None:
+            query = query.where(e.id > cursor)
+        rows = (await conn.execute(query)).all()
+        # Pings and posts keep their request and answer in the delivery audit; show them here.
+        ids = [r.data["delivery_id"] for r in rows[:limit] if "delivery_id" in r.data]
+        deliveries = {}
+        if ids:
+            d = t.deliveries.c
+            found = await conn.execute(
+                select(d.id, d.request, d.response, d.http_status, d.latency_ms).where(d.id.in_(ids))
+            )
+            deliveries = {
+                r.id: {
+                    "request": r.request,
+                    "response": r.response,
+                    "http_status": r.http_status,
+                    "latency_ms": r.latency_ms,
+                }
+                for r in found
+            }
+    items = [
+        LeadEventView(
+            id=r.id,
+            lead_id=r.lead_id,
+            kind=r.kind,
+            at=r.at,
+            data={**r.data, "delivery": deliveries[r.data["delivery_id"]]}
+            if r.data.get("delivery_id") in deliveries
+            else r.data,
+        )
+        for r in rows[:limit]
+    ]
+    return LeadEventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+
+
 class LeadController(Controller):
     path = "/v1/leads"
     tags = ["leads"]
@@ -608,32 +727,13 @@ class LeadController(Controller):
         limit: PageLimit = 50,
         cursor: PageCursor = None,
     ) -> LeadPage:
-        leads = t.leads.c
-        query = select(t.leads).order_by(leads.id.desc()).limit(limit + 1)
-        if principal.role == "publisher":
-            query = query.where(leads.publisher_id == principal.publisher_id)
-        elif principal.role == "buyer":
-            bought = select(t.sales.c.lead_id).where(t.sales.c.buyer_id == principal.buyer_id)
-            query = query.where(leads.id.in_(bought))
-        if publisher_id is not None:
-            query = query.where(leads.publisher_id == publisher_id)
-        if status is not None:
-            query = query.where(leads.status == status)
-        if vertical is not None:
-            query = query.where(leads.vertical == vertical)
-        if since is not None:
-            query = query.where(leads.received_at >= day_start(since))
-        if until is not None:
-            query = query.where(leads.received_at < day_after(until))
-        if cursor:
-            query = query.where(leads.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-            ids = [row.id for row in rows[:limit]]
-            sales = await _sales(conn, ids, principal)
-            reversed_cents = await _reversed(conn, ids, principal)
-        items = [_view(row, principal, sales, reversed_cents) for row in rows[:limit]]
-        return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return await lead_page_for(
+            services,
+            principal,
+            LeadFilter(status=status, publisher_id=publisher_id, vertical=vertical, since=since, until=until),
+            limit=limit,
+            cursor=cursor,
+        )
 
     @get(
         "/{lead_id:str}",
@@ -657,42 +757,4 @@ class LeadController(Controller):
         limit: LongPageLimit = 500,
         cursor: NumberCursor = None,
     ) -> LeadEventPage:
-        e = t.lead_events.c
-        async with services.engine.connect() as conn:
-            exists = await conn.scalar(select(t.leads.c.id).where(t.leads.c.id == lead_id))
-            if exists is None:
-                raise NotFound(f"no lead {lead_id}")
-            query = select(t.lead_events).where(e.lead_id == lead_id).order_by(e.id).limit(limit + 1)
-            if cursor is not None:
-                query = query.where(e.id > cursor)
-            rows = (await conn.execute(query)).all()
-            # Pings and posts keep their request and answer in the delivery audit; show them here.
-            ids = [r.data["delivery_id"] for r in rows[:limit] if "delivery_id" in r.data]
-            deliveries = {}
-            if ids:
-                d = t.deliveries.c
-                found = await conn.execute(
-                    select(d.id, d.request, d.response, d.http_status, d.latency_ms).where(d.id.in_(ids))
-                )
-                deliveries = {
-                    r.id: {
-                        "request": r.request,
-                        "response": r.response,
-                        "http_status": r.http_status,
-                        "latency_ms": r.latency_ms,
-                    }
-                    for r in found
-                }
-        items = [
-            LeadEventView(
-                id=r.id,
-                lead_id=r.lead_id,
-                kind=r.kind,
-                at=r.at,
-                data={**r.data, "delivery": deliveries[r.data["delivery_id"]]}
-                if r.data.get("delivery_id") in deliveries
-                else r.data,
-            )
-            for r in rows[:limit]
-        ]
-        return LeadEventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+        return await lead_events_for(services, lead_id, limit=limit, cursor=cursor)

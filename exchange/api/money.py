@@ -14,9 +14,9 @@ from sqlalchemy import select
 from billing.ledger import CASH, HOUSE_ACCOUNTS, read_balance
 from billing.payments import record_transfer
 from billing.periods import dated
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.params import AccountId, BuyerId
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound
 from exchange.storage import tables as t
@@ -170,27 +170,34 @@ class BalanceController(Controller):
     async def balance(
         self, account_id: AccountId, principal: PrincipalDep, services: ServicesDep
     ) -> BalanceOut:
-        own = account_id in (principal.buyer_id, principal.publisher_id)
-        if not (principal.is_staff or own):
+        return await read_account_balance(services, principal, account_id)
+
+
+async def read_account_balance(services: Services, principal: Principal, account_id: str) -> BalanceOut:
+    """An account's balance as `principal` may see it: staff any, an account its own (else 404)."""
+    own = account_id in (principal.buyer_id, principal.publisher_id)
+    if not (principal.is_staff or own):
+        raise NotFound(f"no account {account_id}")
+    async with services.engine.connect() as conn:
+        buyer = (
+            await conn.execute(select(t.buyers.c.credit_limit_cents).where(t.buyers.c.id == account_id))
+        ).first()
+        if buyer is not None:
+            account_type, credit = "buyer", int(buyer.credit_limit_cents)
+        elif await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == account_id)):
+            account_type, credit = "publisher", 0
+        elif account_id in HOUSE_ACCOUNTS and principal.is_staff:
+            account_type, credit = "exchange", 0
+        elif account_id == CASH and principal.is_staff:
+            account_type, credit = CASH, 0
+        else:
             raise NotFound(f"no account {account_id}")
-        async with services.engine.connect() as conn:
-            buyer = (
-                await conn.execute(select(t.buyers.c.credit_limit_cents).where(t.buyers.c.id == account_id))
-            ).first()
-            if buyer is not None:
-                account_type, credit = "buyer", int(buyer.credit_limit_cents)
-            elif await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == account_id)):
-                account_type, credit = "publisher", 0
-            elif account_id in (*HOUSE_ACCOUNTS, CASH) and principal.is_staff:
-                account_type, credit = account_id, 0
-            else:
-                raise NotFound(f"no account {account_id}")
-            balance = await read_balance(conn, account_type, account_id)
-        return BalanceOut(
-            account_id=account_id,
-            account_type=account_type,
-            balance_cents=balance.balance_cents,
-            reserved_cents=balance.reserved_cents,
-            credit_limit_cents=credit,
-            available_cents=balance.balance_cents - balance.reserved_cents + credit,
-        )
+        balance = await read_balance(conn, account_type, account_id)
+    return BalanceOut(
+        account_id=account_id,
+        account_type=account_type,
+        balance_cents=balance.balance_cents,
+        reserved_cents=balance.reserved_cents,
+        credit_limit_cents=credit,
+        available_cents=balance.balance_cents - balance.reserved_cents + credit,
+    )

@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 
 from exchange.api.auth import PrincipalDep, roles
 from exchange.api.keys import Name, first_key_name, insert_key
-from exchange.api.params import PublisherId
+from exchange.api.params import PageCursor, PageLimit, PublisherId
 from exchange.api.services import ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
-from exchange.types import GRADE_KEYS, documented
+from exchange.types import GRADE_KEYS, Page, documented
 from exchange.verticals import GRADES
 
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
@@ -251,6 +251,19 @@ class PublisherCreated(PublisherOut, frozen=True, kw_only=True):
             examples=["lx_4a1ZwH3RXOL2CTz4_eDDFA5b1BlwJASRlURIrdFY"],
         ),
     ]
+    key_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="The first key's id: revoke it with `DELETE /v1/keys/{id}` (never the key itself).",
+            examples=["key_01jp9zp6ngkw1n9gcjh1ch9tkh"],
+        ),
+    ]
+
+
+class PublisherPage(Page, kw_only=True):
+    items: Annotated[
+        list[PublisherOut], msgspec.Meta(description="The publishers on this page, newest first.")
+    ]
 
 
 def _check_terms(
@@ -354,7 +367,20 @@ class PublisherController(Controller):
             actor=principal,
         )
         out = await _load(services, publisher_id)
-        return PublisherCreated(**msgspec.structs.asdict(out), api_key=key.api_key)
+        return PublisherCreated(**msgspec.structs.asdict(out), api_key=key.api_key, key_id=key.id)
+
+    @get("/", summary="Publishers, newest first (operator, finance)", opt=roles("operator", "finance"))
+    async def list_publishers(
+        self, services: ServicesDep, limit: PageLimit = 100, cursor: PageCursor = None
+    ) -> PublisherPage:
+        p = t.publishers.c
+        query = select(t.publishers).order_by(p.id.desc()).limit(limit + 1)
+        if cursor:
+            query = query.where(p.id < cursor)
+        async with services.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [_out(row) for row in rows[:limit]]
+        return PublisherPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
     @get(
         "/{publisher_id:str}",

@@ -9,9 +9,9 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
-from billing.reports import SourceRow, source_report, source_score
+from billing.reports import DayRow, SourceRow, daily_report, source_report, source_score
 from exchange.api.auth import PrincipalDep, roles
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.clock import day_after, day_start
 from exchange.errors import field_invalid
 
@@ -49,6 +49,34 @@ class SourceReport(msgspec.Struct, kw_only=True):
             ),
         ),
     ]
+
+
+# The longest span the daily report answers: one row per day.
+MAX_DAILY_DAYS = 366
+
+
+class DailyReport(msgspec.Struct, kw_only=True):
+    since: Annotated[
+        date, msgspec.Meta(description="The first UTC day (inclusive).", examples=["2025-03-01"])
+    ]
+    until: Annotated[date, msgspec.Meta(description="The last UTC day (inclusive).", examples=["2025-03-30"])]
+    days: Annotated[
+        list[DayRow],
+        msgspec.Meta(description="One row per UTC day from `since` to `until`, days without sales as zeros."),
+    ]
+
+
+async def read_daily_report(services: Services, since: date | None, until: date | None) -> DailyReport:
+    """The span asked for (default: the last 30 days) and its rows; a backwards or too long one is a 422."""
+    until = until or services.clock().date()
+    since = since or until - timedelta(days=29)
+    if since > until:
+        raise field_invalid("since", "invalid_value", "since is after until")
+    if (until - since).days >= MAX_DAILY_DAYS:
+        raise field_invalid("since", "invalid_value", f"at most {MAX_DAILY_DAYS} days at once")
+    async with services.engine.connect() as conn:
+        days = await daily_report(conn, since=since, until=until)
+    return DailyReport(since=since, until=until, days=days)
 
 
 class ReportController(Controller):
@@ -94,3 +122,24 @@ class ReportController(Controller):
             until=until,
             rows=[SourceReportRow(**msgspec.structs.asdict(r), score=source_score(r)) for r in rows],
         )
+
+    @get(
+        "/daily",
+        summary="Per UTC day: revenue, payout and margin from the ledger's sales and returns "
+        "(finance, operator)",
+        opt=roles("operator", "finance"),
+    )
+    async def daily(
+        self,
+        services: ServicesDep,
+        since: Annotated[
+            date | None,
+            QueryParameter(
+                description="The first UTC day included (YYYY-MM-DD); omitted: 29 days before `until`."
+            ),
+        ] = None,
+        until: Annotated[
+            date | None, QueryParameter(description="The last UTC day included (YYYY-MM-DD); omitted: today.")
+        ] = None,
+    ) -> DailyReport:
+        return await read_daily_report(services, since, until)

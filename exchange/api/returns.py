@@ -10,9 +10,9 @@ from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select
 
 from billing.returns import ReturnReason, ReturnStatus, ReturnView, decide_return, request_return, return_view
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.params import LeadId, ReturnId
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound
 from exchange.storage import tables as t
@@ -86,27 +86,7 @@ class LeadReturnController(Controller):
     async def return_lead(
         self, lead_id: LeadId, data: JSONBody[ReturnIn], principal: PrincipalDep, services: ServicesDep
     ) -> ReturnView:
-        assert principal.buyer_id is not None
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            requested = await request_return(
-                conn,
-                lead_id=lead_id,
-                buyer_id=principal.buyer_id,
-                reason=data.reason,
-                note=data.note,
-                now=now,
-            )
-            await record_change(
-                conn,
-                principal,
-                action="return.create",
-                entity_type="return",
-                entity_id=requested.id,
-                after=requested,
-                at=now,
-            )
-        return requested
+        return await file_return(services, principal, lead_id, data)
 
 
 class ReturnController(Controller):
@@ -133,17 +113,7 @@ class ReturnController(Controller):
             QueryParameter(description="Only this buyer's returns (a buyer's key sees its own only)."),
         ] = None,
     ) -> ReturnPage:
-        r = t.returns.c
-        query = select(t.returns).order_by(r.id.desc()).limit(500)
-        if principal.role == "buyer":
-            query = query.where(r.buyer_id == principal.buyer_id)
-        if status is not None:
-            query = query.where(r.status == status)
-        if buyer_id is not None:
-            query = query.where(r.buyer_id == buyer_id)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return ReturnPage(items=[return_view(row) for row in rows])
+        return ReturnPage(items=await returns_for(services, principal, status=status, buyer_id=buyer_id))
 
     @post(
         "/{return_id:str}/decision",
@@ -158,27 +128,67 @@ class ReturnController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> ReturnDecided:
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            exists = (await conn.execute(select(t.returns).where(t.returns.c.id == return_id))).first()
-            if exists is None:
-                raise NotFound(f"no return {return_id}")
-            decided = await decide_return(
-                conn,
-                return_id,
-                approve=data.approve,
-                note=data.note,
-                by=principal.key_id,
-                now=now,
-            )
-            await record_change(
-                conn,
-                principal,
-                action="return.decide",
-                entity_type="return",
-                entity_id=return_id,
-                before=return_view(exists),
-                after=decided,
-                at=now,
-            )
+        decided = await decide_return_for(services, principal, return_id, data)
         return ReturnDecided(id=decided.id, status=decided.status)
+
+
+async def file_return(services: Services, principal: Principal, lead_id: str, data: ReturnIn) -> ReturnView:
+    """A buyer returns its purchase of a lead, as `POST /v1/leads/{id}/returns` does."""
+    assert principal.buyer_id is not None
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        requested = await request_return(
+            conn, lead_id=lead_id, buyer_id=principal.buyer_id, reason=data.reason, note=data.note, now=now
+        )
+        await record_change(
+            conn,
+            principal,
+            action="return.create",
+            entity_type="return",
+            entity_id=requested.id,
+            after=requested,
+            at=now,
+        )
+    return requested
+
+
+async def returns_for(
+    services: Services, principal: Principal, *, status: str | None = None, buyer_id: str | None = None
+) -> list[ReturnView]:
+    """The returns `GET /v1/returns` lists to this caller, newest first (a buyer: its own)."""
+    r = t.returns.c
+    query = select(t.returns).order_by(r.id.desc()).limit(500)
+    if principal.role == "buyer":
+        query = query.where(r.buyer_id == principal.buyer_id)
+    if status is not None:
+        query = query.where(r.status == status)
+    if buyer_id is not None:
+        query = query.where(r.buyer_id == buyer_id)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [return_view(row) for row in rows]
+
+
+async def decide_return_for(
+    services: Services, principal: Principal, return_id: str, data: DecisionIn
+) -> ReturnView:
+    """An operator approves or rejects a pending return, as `POST /v1/returns/{id}/decision` does."""
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        exists = (await conn.execute(select(t.returns).where(t.returns.c.id == return_id))).first()
+        if exists is None:
+            raise NotFound(f"no return {return_id}")
+        decided = await decide_return(
+            conn, return_id, approve=data.approve, note=data.note, by=principal.key_id, now=now
+        )
+        await record_change(
+            conn,
+            principal,
+            action="return.decide",
+            entity_type="return",
+            entity_id=return_id,
+            before=return_view(exists),
+            after=decided,
+            at=now,
+        )
+    return decided

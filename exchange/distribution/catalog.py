@@ -63,7 +63,8 @@ class CampaignCatalog:
                 await conn.execute(
                     select(c.id, c.config, c.created_at, c.updated_at, c.webhook_secrets, b.timezone)
                     .join(t.buyers, b.id == c.buyer_id)
-                    .where(c.vertical == vertical, c.active.is_(True))
+                    # Archiving also pauses; the second condition keeps an archived one out even so.
+                    .where(c.vertical == vertical, c.active.is_(True), c.archived_at.is_(None))
                     .order_by(c.id)
                 )
             ).all()

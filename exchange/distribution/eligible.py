@@ -13,13 +13,13 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.alerts import AlertNotes
 from buyers.campaigns import BidPricing, FixedPricing
-from buyers.caps import period_key
+from buyers.caps import first_full_cap, period_key
 from buyers.filters import first_miss
-from buyers.pricing import fixed_price
+from buyers.pricing import fixed_price, least_bid
 from buyers.schedule import is_open
 from exchange.distribution.catalog import LiveCampaign
 from exchange.storage import tables as t
@@ -70,7 +70,7 @@ def select_candidates(
             candidates.append(Candidate(live=live, price_cents=price, min_price_cents=price))
         else:
             assert isinstance(pricing, BidPricing)
-            floor = max(pricing.floor_cents, floors.get(grade or "", 0))
+            floor = least_bid(pricing, grade, floors)
             candidates.append(Candidate(live=live, price_cents=None, min_price_cents=floor))
     return Eligible(candidates=candidates, excluded=excluded)
 
@@ -84,6 +84,20 @@ _BUYER_FUNDS = (
 _CAPS_USED = select(_k.campaign_id, _k.period_key, _k.leads, _k.spend_cents).where(
     _k.campaign_id.in_(bindparam("ids", expanding=True))
 )
+
+
+async def buyer_funds(conn: AsyncConnection, buyer_ids: set[str]) -> dict[str, int]:
+    """What each buyer may still spend: credit limit + balance - what running sales reserved."""
+    return {
+        row.id: row.credit_limit_cents + (row.balance_cents or 0) - (row.reserved_cents or 0)
+        for row in await conn.execute(_BUYER_FUNDS, {"ids": sorted(buyer_ids)})
+    }
+
+
+async def caps_used(conn: AsyncConnection, campaign_ids: set[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(leads, spend_cents) counted so far, by (campaign_id, period_key)."""
+    rows = await conn.execute(_CAPS_USED, {"ids": sorted(campaign_ids)})
+    return {(r.campaign_id, r.period_key): (r.leads, r.spend_cents) for r in rows}
 
 
 async def affordable(
@@ -104,14 +118,8 @@ async def affordable(
         for cap in c.live.campaign.caps
     }
     async with engine.connect() as conn:
-        funds = {
-            row.id: row.credit_limit_cents + (row.balance_cents or 0) - (row.reserved_cents or 0)
-            for row in await conn.execute(_BUYER_FUNDS, {"ids": sorted(buyer_ids)})
-        }
-        used: dict[tuple[str, str], tuple[int, int]] = {}
-        if keys:
-            rows = await conn.execute(_CAPS_USED, {"ids": sorted({cid for cid, _ in keys})})
-            used = {(r.campaign_id, r.period_key): (r.leads, r.spend_cents) for r in rows}
+        funds = await buyer_funds(conn, buyer_ids)
+        used = await caps_used(conn, {cid for cid, _ in keys}) if keys else {}
     kept = []
     excluded = dict(eligible.excluded)
     for c in candidates:
@@ -121,16 +129,13 @@ async def affordable(
             if notes is not None:
                 notes.short_of_funds(c.live.id)
             continue
-        full = None
-        for cap in campaign.caps:
-            leads, spend = used.get((c.live.id, period_key(cap.period, now, c.live.cap_timezone)), (0, 0))
-            if cap.max_leads is not None and leads >= cap.max_leads:
-                full = f"cap {cap.period} max_leads {cap.max_leads} reached"
-            elif cap.max_spend_cents is not None and spend + c.min_price_cents > cap.max_spend_cents:
-                full = f"cap {cap.period} max_spend_cents {cap.max_spend_cents} reached"
-            if full:
-                break
-        if full:
+        counted = {
+            cap.period: used.get((c.live.id, period_key(cap.period, now, c.live.cap_timezone)), (0, 0))
+            for cap in campaign.caps
+        }
+        over = first_full_cap(campaign.caps, counted, c.min_price_cents)
+        if over is not None:
+            full = f"cap {over.cap.period} {over.measure} {over.limit} reached"
             excluded[c.live.id] = full
             if notes is not None:
                 notes.cap_full(c.live.id, full)

@@ -40,7 +40,8 @@ from exchange.pipeline.normalize import (
 from exchange.types import CANONICAL_FIELDS, Consent, FieldError, Lead
 from exchange.verticals import FieldSpec, Vertical
 
-PhoneType = Literal["mobile", "landline", "voip", "unknown"]
+# `line_or_mobile`: the numbering plan does not say which (every US and Canadian number).
+PhoneType = Literal["mobile", "landline", "line_or_mobile", "voip", "unknown"]
 
 
 class LeadSignals(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +83,7 @@ _DISPOSABLE: frozenset[str] = frozenset(_disposable_blocklist)
 _PHONE_TYPES: dict[int, PhoneType] = {
     phonenumbers.PhoneNumberType.MOBILE: "mobile",
     phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "line_or_mobile",
     phonenumbers.PhoneNumberType.VOIP: "voip",
 }
 

@@ -262,6 +262,9 @@ class CampaignRow(Base):
     webhook_secrets: Mapped[list[dict[str, Any]] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set once when archived: it sells no more and cannot be made active again; its sales,
+    # caps and ledger history stay (api/campaigns.py).
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class CapCounter(Base):
@@ -293,6 +296,8 @@ class SaleRow(Base):
         Index("uq_sales_lead_campaign", "lead_id", "campaign_id", unique=True),
         # A source's recent sales, for its score (billing/reports.source_scores).
         Index("ix_sales_publisher_id_sold_at", "publisher_id", "sold_at"),
+        # A campaign's sales today, for its usage (api/campaign_usage.py).
+        Index("ix_sales_campaign_id_sold_at", "campaign_id", "sold_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -742,3 +747,17 @@ class AuditRow(Base):
 
 
 audit_log = AuditRow.__table__
+
+
+class InstanceSecretRow(Base):
+    """A secret this deployment made for itself on first use, shared by all its processes
+    (the console's session signing key, unless a setting gives one)."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+instance_secrets = InstanceSecretRow.__table__

@@ -165,7 +165,7 @@ async def test_a_refused_role_changes_nothing(market: Market) -> None:
 
 
 # Served without a key, each for its reason; every other route names the roles that may call it.
-PUBLIC = ("/healthz", "/metrics", "/schema", "/forms/", "/demo-buyer/")
+PUBLIC = ("/healthz", "/metrics", "/schema", "/forms/", "/demo-buyer/", "/console")
 _APP = create_app(Settings(demo=True))
 _HANDLERS = [
     (f"{method} {route.path}", handler)

@@ -45,6 +45,7 @@ NOT_IN_TABLE = {
     "/schema": "the served spec and its documentation page, public by design",
     "/forms/": "hosted lead forms: public pages posting as their publisher, no key",
     "/demo-buyer/": "the demo buyer, mounted only by `exchange serve --demo`",
+    "/console": "the console's pages: a session cookie, not a key (tests/console/test_console.py)",
 }
 
 
@@ -129,6 +130,12 @@ def own_account(what: str, owner: str) -> Row:
 # campaigns, pulls, batches, deliveries, jobs, keys or the audit; a publisher or buyer only its own.
 TABLE: tuple[Row, ...] = (
     Row("POST", "/v1/keys", "operator", body={"role": "finance", "name": "table"}),
+    Row("GET", "/v1/keys", "operator"),
+    Row("GET", "/v1/keys", "operator", query="account_id={publisher_id}"),
+    # Every key may ask who it is; the answer is its own only.
+    Row("GET", "/v1/me", EVERYONE),
+    Row("GET", "/v1/publishers", STAFF),
+    Row("GET", "/v1/buyers", STAFF),
     # Revoking is the operators', even for a publisher's own key.
     Row("DELETE", "/v1/keys/{key_id}", "operator", use=(("key_id", "spare_key_id"),)),
     Row(
@@ -199,6 +206,12 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/v1/inbound/email", "publisher_1 publisher_2", body=("message/rfc822", _email())),
     Row("GET", "/v1/leads/{lead_id}", "operator finance publisher_1 buyer_1", hide="publisher_2 buyer_2"),
     Row("GET", "/v1/leads/{lead_id}/events", "operator"),
+    Row(
+        "GET",
+        "/v1/leads/{lead_id}/explain",
+        "operator finance publisher_1 buyer_1",
+        hide="publisher_2 buyer_2",
+    ),
     Row("DELETE", "/v1/leads/{lead_id}/personal-data", "operator", use=(("lead_id", "erasable_lead_id"),)),
     Row("POST", "/v1/leads/{lead_id}/returns", "buyer_1", hide="buyer_2", body={"reason": "other"}),
     Row("POST", "/v1/leads/{lead_id}/dispositions", "buyer_1", hide="buyer_2", body={"status": "quoted"}),
@@ -259,6 +272,7 @@ TABLE: tuple[Row, ...] = (
         query=DAY,
     ),
     Row("GET", "/v1/reports/sources", "operator finance publisher_1", scoped="publisher_2"),
+    Row("GET", "/v1/reports/daily", STAFF),
     Row("GET", "/v1/ledger/entries", STAFF),
     Row("GET", "/v1/settlements", STAFF, query=DAY),
     Row("POST", "/v1/adjustments", STAFF, body=ADJUSTMENT),
@@ -269,6 +283,8 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/v1/periods/{month}/close", STAFF, use=(("month", "last_month"),), body={}),
     Row("POST", "/v1/periods/{month}/reopen", "operator", use=(("month", "last_month"),), body={"note": "t"}),
     *(own_account(what, owner) for what in ("balance", "statement") for owner in ("publisher_1", "buyer_1")),
+    # Last: archiving is for good, and rows above use the campaign.
+    Row("DELETE", "/v1/campaigns/{campaign_id}", "operator buyer_1", hide="buyer_2"),
 )
 
 

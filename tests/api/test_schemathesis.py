@@ -70,6 +70,7 @@ BEYOND_THE_SCHEMA = {
     "GET /v1/ledger/entries": DATES,
     "GET /v1/accounts/{account_id}/statement": DATES,
     "GET /v1/reports/sources": DATES,
+    "GET /v1/reports/daily": DATES + ", 366 days at most",
     "GET /v1/buyers/{buyer_id}/invoices": DATES,
     "GET /v1/publishers/{publisher_id}/remittances": DATES,
     "GET /v1/payouts/proposal": "until, or month",

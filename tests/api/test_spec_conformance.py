@@ -35,7 +35,7 @@ async def test_options_names_every_method_of_the_path(market: Market) -> None:
     assert answer.status_code == 204
     assert answer.headers["allow"] == "GET, OPTIONS, POST"
     answer = await market.client.options("/v1/campaigns/cmp_x", headers=market.admin)
-    assert answer.headers["allow"] == "GET, OPTIONS, PATCH"
+    assert answer.headers["allow"] == "DELETE, GET, OPTIONS, PATCH"
 
 
 async def test_the_spec_states_the_bounds_the_server_enforces(market: Market) -> None:

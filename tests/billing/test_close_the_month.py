@@ -146,6 +146,8 @@ async def test_a_month_closes_and_stays_closed(market: Market, clock: ShiftableC
     assert rows[publisher.id]["payments_cents"] == 1000
     assert rows["goodwill"]["adjustments_cents"] == -700
     assert rows["goodwill"]["account_name"] == "Exchange: goodwill"
+    goodwill = await market.client.get("/v1/accounts/goodwill/balance", headers=finance)
+    assert (goodwill.json()["account_type"], goodwill.json()["balance_cents"]) == ("exchange", -700)
     sums = await ledger_sums(market, finance, "2026-11-30")
     for kind in ("buyer", "publisher", "exchange"):
         assert november["totals"][kind]["closing_balance_cents"] == sums[kind], kind

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.pipeline import grade as grade_module
-from exchange.pipeline.grade import GradeResult, grade_lead
-from exchange.pipeline.validate import LeadSignals
+from exchange.pipeline.grade import GradeResult, grade_advice, grade_lead
+from exchange.pipeline.validate import LeadSignals, validate_lead
 from exchange.types import Lead
+from exchange.verticals import BUILTIN_VERTICALS
 
 CONTACT = {"phone": "+14152532671", "email": "ada@gmail.com"}
 ORDER = "ABCD"
@@ -96,7 +98,7 @@ def test_docstring_table_shows_every_rule_with_its_points() -> None:
 
 _SIGNALS = st.builds(
     LeadSignals,
-    phone_type=st.sampled_from([None, "mobile", "landline", "voip", "unknown"]),
+    phone_type=st.sampled_from([None, "mobile", "landline", "line_or_mobile", "voip", "unknown"]),
     is_disposable_email=st.booleans(),
     has_trustedform=st.booleans(),
     has_jornaya=st.booleans(),
@@ -117,3 +119,71 @@ def test_grade_is_monotonic_in_source_score(signals: LeadSignals, a: float, b: f
     assert worse.score <= better.score
     assert ORDER.index(worse.grade) >= ORDER.index(better.grade)
     assert 0 <= worse.score <= better.score <= 100
+
+
+AUTO = next(v for v in BUILTIN_VERTICALS if v.key == "auto_insurance")
+US_LEAD = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@gmail.com",
+    "zip": "94105",
+    "date_of_birth": "1985-04-12",
+    "currently_insured": True,
+    "vehicle_year": 2019,
+    "vehicle_make": "Toyota",
+    "vehicle_model": "Camry",
+}
+
+
+def _phone_reason(phone: str) -> str:
+    checked = validate_lead({**US_LEAD, "phone": phone}, AUTO, now=datetime(2026, 11, 26, tzinfo=UTC))
+    assert checked.lead is not None, checked.errors
+    return grade_lead(checked.lead, checked.signals).reasons[1]
+
+
+def test_a_us_number_is_line_or_mobile_as_its_numbering_plan_says_not_unknown() -> None:
+    # The numbering plan types every US and Canadian number "fixed line or mobile".
+    assert _phone_reason("(415) 253-2671") == "phone:line_or_mobile"
+    assert _phone_reason("+1 604 555 0123") == "phone:line_or_mobile"
+    assert _phone_reason("+1 800 555 1234") == "phone:unknown"  # toll-free: a kind of its own
+    assert _phone_reason("+44 7911 123456") == "phone:mobile"
+
+
+def test_advice_names_the_missing_fields_and_what_adding_them_would_earn() -> None:
+    signals = LeadSignals(phone_type="voip", has_consent_text=True, completeness=0.25)
+
+    result = grade_lead(lead(), signals)
+    advice = grade_advice(result.reasons, ["gender", "homeowner", "dui"])
+
+    assert advice[0] == (
+        "consent:text: consent text with a timestamp; a TrustedForm certificate or Jornaya LeadiD "
+        "would add 13 (+12 points)"
+    )
+    assert advice[1] == "phone:voip: a VoIP number; a mobile number would add 18 (+2 points)"
+    assert advice[3] == (
+        "completeness:0.25: 25% of the optional fields sent (+5 points); missing fields: gender, "
+        "homeowner, dui (add them to raise completeness, up to 15 more points)"
+    )
+    assert advice[4].startswith("source:unknown: a new source")
+    assert grade_advice(["completeness:1.00"], []) == [
+        "completeness:1.00: every optional field sent (+20 points)"
+    ]
+    low = grade_advice(["source:0.10"])[0]
+    assert "(-16 points" in low and "fewer returns" in low
+
+
+def test_advice_for_a_code_it_does_not_know_still_names_the_code() -> None:
+    assert grade_advice(["completeness:many", "weather:sunny"]) == [
+        "completeness:many: no advice for this reason",
+        "weather:sunny: no advice for this reason",
+    ]
+
+
+@given(signals=_SIGNALS, score=st.one_of(st.none(), _SCORE))
+def test_every_reason_gets_advice_led_by_its_code(signals: LeadSignals, score: float | None) -> None:
+    reasons = grade_lead(lead(), signals, source_score=score).reasons
+
+    advice = grade_advice(reasons, ["gender"])
+
+    assert [a.split(": ", 1)[0] for a in advice] == reasons
+    assert not any(a.endswith("no advice for this reason") for a in advice)

@@ -253,8 +253,8 @@ def test_phone_type_is_recorded() -> None:
         number = phonenumbers.example_number_for_type("GB", kind)
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         assert check(complete_lead("auto_insurance", phone=e164)).signals.phone_type == phone_type
-    # NANP numbers do not tell mobile from fixed line.
-    assert check(complete_lead("auto_insurance")).signals.phone_type == "unknown"
+    # NANP numbers do not tell mobile from fixed line: the plan types them so, and so do we.
+    assert check(complete_lead("auto_insurance")).signals.phone_type == "line_or_mobile"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,223 @@
+"""Money in the console: balances, the settlement and its downloads (finance, operator), and an
+account's page with its balance, statement and invoice or remittance (staff, or the account).
+
+Every figure comes from the function the API answers with (billing/settlements.py,
+billing/statements.py, billing/invoices.py, the balance read of exchange/api/money.py), so a
+page, its downloads and the API agree to the cent and to the byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy import select
+
+from billing.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
+from billing.ledger import HOUSE_ACCOUNTS
+from billing.periods import month_of, resolve_span
+from billing.settlements import (
+    COLUMNS,
+    Settlement,
+    filename,
+    read_settlement,
+    settlement_csv,
+    settlement_xlsx,
+)
+from billing.statements import find_account, period, read_statement
+from exchange.api.auth import Principal
+from exchange.api.invoices import _answer, _may_read
+from exchange.api.money import BalanceOut, read_account_balance
+from exchange.api.params import AccountId
+from exchange.api.services import Services, ServicesDep
+from exchange.console.render import ViewerDep, page, provide_viewer
+from exchange.errors import NotFound, field_invalid
+from exchange.storage import tables as t
+
+# The balances table lists this many buyers and as many publishers, by name.
+BALANCE_ROWS = 200
+
+Text = Annotated[str | None, Parameter(description="A form field; empty means not given.")]
+
+
+def day_of(value: str | None, field: str) -> date | None:
+    """A form's YYYY-MM-DD field, None when empty; anything else is a 422 naming the field."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise field_invalid(field, "invalid_date", f"{value!r} is not a day as YYYY-MM-DD") from None
+
+
+def settlement_span(
+    services: Services, month: str | None, since: str | None, until: str | None
+) -> tuple[date, date]:
+    """The form's period as the API reads it; nothing given is this month."""
+    first, last = day_of(since, "since"), day_of(until, "until")
+    if not month and first is None and last is None:
+        month = month_of(services.clock())
+    return resolve_span(month or None, first, last)
+
+
+async def _settlement(services: Services, span: tuple[date, date]) -> Settlement:
+    async with services.engine.connect() as conn:
+        return await read_settlement(conn, *span)
+
+
+def _download(body: bytes, media_type: str, name: str) -> Response[bytes]:
+    return Response(
+        body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+async def balances(services: Services, viewer: Principal) -> list[tuple[str, str, BalanceOut]]:
+    """(kind, name, balance) of buyers, publishers and the house accounts, read as the API reads one."""
+    accounts: list[tuple[str, str, str]] = []
+    async with services.engine.connect() as conn:
+        for kind, table in (("buyer", t.buyers), ("publisher", t.publishers)):
+            query = select(table.c.id, table.c.name).order_by(table.c.name, table.c.id).limit(BALANCE_ROWS)
+            accounts += [(kind, row.name, row.id) for row in await conn.execute(query)]
+    accounts += [("house", f"Exchange: {house}", house) for house in HOUSE_ACCOUNTS]
+    # One at a time: each read takes a connection, and the pool is the API's too.
+    return [
+        (kind, name, await read_account_balance(services, viewer, account_id))
+        for kind, name, account_id in accounts
+    ]
+
+
+class MoneyController(Controller):
+    path = "/console/money"
+    dependencies = {"viewer": Provide(provide_viewer)}
+
+    @get("/", include_in_schema=False)
+    async def money(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        viewer: ViewerDep,
+        month: Text = None,
+        since: Text = None,
+        until: Text = None,
+    ) -> Response[str]:
+        viewer.require("operator", "finance")
+        span = settlement_span(services, month, since, until)
+        settlement = await _settlement(services, span)
+        query = f"since={span[0].isoformat()}&until={span[1].isoformat()}"
+        return await page(
+            request,
+            services,
+            "money.html",
+            viewer,
+            title="Money",
+            balances=await balances(services, viewer),
+            settlement=settlement,
+            columns=COLUMNS,
+            month=month or "",
+            since=since or "",
+            until=until or "",
+            download_query=query,
+        )
+
+    @get("/settlement.csv", include_in_schema=False)
+    async def settlement_csv(
+        self,
+        services: ServicesDep,
+        viewer: ViewerDep,
+        month: Text = None,
+        since: Text = None,
+        until: Text = None,
+    ) -> Response[bytes]:
+        viewer.require("operator", "finance")
+        settlement = await _settlement(services, settlement_span(services, month, since, until))
+        return _download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
+
+    @get("/settlement.xlsx", include_in_schema=False)
+    async def settlement_xlsx(
+        self,
+        services: ServicesDep,
+        viewer: ViewerDep,
+        month: Text = None,
+        since: Text = None,
+        until: Text = None,
+    ) -> Response[bytes]:
+        viewer.require("operator", "finance")
+        settlement = await _settlement(services, settlement_span(services, month, since, until))
+        # Zipping a workbook is CPU work: keep it off the event loop.
+        body = await asyncio.to_thread(settlement_xlsx, settlement)
+        return _download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
+
+
+def statement_span(services: Services, since: str | None, until: str | None) -> tuple[date, date]:
+    """The statement form's period; nothing given is this month up to today."""
+    today = services.clock().date()
+    first = day_of(since, "since") or today.replace(day=1)
+    last = day_of(until, "until") or max(today, first)
+    period(first, last)  # a backwards period is a 422 naming `since`
+    return first, last
+
+
+class AccountController(Controller):
+    path = "/console/accounts/{account_id:str}"
+    dependencies = {"viewer": Provide(provide_viewer)}
+
+    @get("/", include_in_schema=False)
+    async def account(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        viewer: ViewerDep,
+        account_id: AccountId,
+        since: Text = None,
+        until: Text = None,
+    ) -> Response[str]:
+        balance = await read_account_balance(services, viewer, account_id)
+        first, last = statement_span(services, since, until)
+        async with services.engine.connect() as conn:
+            account = await find_account(conn, account_id)
+            if account is None:
+                raise NotFound(f"no account {account_id}")
+            statement = await read_statement(conn, account, period(first, last))
+        document = {"buyer": "invoice", "publisher": "remittance"}.get(account.type)
+        return await page(
+            request,
+            services,
+            "account.html",
+            viewer,
+            title=f"{account.name}",
+            account=account,
+            balance=balance,
+            statement=statement,
+            document=document,
+            since=first.isoformat(),
+            until=last.isoformat(),
+        )
+
+    @get("/document", include_in_schema=False)
+    async def document(
+        self,
+        services: ServicesDep,
+        viewer: ViewerDep,
+        account_id: AccountId,
+        format: Text = None,
+        since: Text = None,
+        until: Text = None,
+    ) -> Response[Any]:
+        """The account's invoice (a buyer) or remittance (a publisher), as its API endpoint serves it."""
+        if format not in ("pdf", "csv"):
+            raise field_invalid("format", "invalid_choice", "format must be one of: pdf, csv")
+        await read_account_balance(services, viewer, account_id)  # staff, or the account itself
+        async with services.engine.connect() as conn:
+            account = await find_account(conn, account_id)
+        if account is None or account.type not in ("buyer", "publisher"):
+            raise NotFound(f"no invoice or remittance for {account_id}")
+        party_type = "buyer" if account.type == "buyer" else "publisher"
+        _may_read(viewer, party_type, account_id)
+        first, last = statement_span(services, since, until)
+        return await _answer(
+            services, party_type, account_id, month=None, since=first, until=last, format=format
+        )

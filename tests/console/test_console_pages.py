@@ -1,0 +1,281 @@
+"""Console pages for campaigns, returns, deliveries and "why not sold": each role sees what the
+API shows it, and every change made from a page is the API's own (it reads back through the API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN_KEY, Account, Market, auto_insurance_lead
+from tests.console.test_console import csrf_of, sign_in
+from tests.distribution.buyers import FakeBuyer, serve
+
+FIXED = {"model": "fixed", "cents_by_grade": {g: 2000 for g in "ABCD"}}
+
+
+async def _form_post(market: Market, page: str, action: str, **fields: str) -> Any:
+    """Submit a form the way a browser does: with the token of the page it is on."""
+    shown = await market.client.get(page)
+    assert shown.status_code == 200, shown.text[:400]
+    assert f'action="{action}"' in shown.text, (action, shown.text[:2000])
+    data = {"csrf_token": csrf_of(shown.text), **fields}
+    return await market.client.post(action, data=data, follow_redirects=False)
+
+
+async def _finance_key(market: Market) -> str:
+    answer = await market.client.post(
+        "/v1/keys", json={"role": "finance", "name": "books"}, headers=market.admin
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["api_key"])
+
+
+async def _sold_lead(market: Market, publisher: Account, buyer: Account, **campaign: Any) -> tuple[str, str]:
+    """A lead sold to a fixed-price campaign of the buyer: (lead id, campaign id)."""
+    async with serve(FakeBuyer()) as (fake,):
+        made = await market.campaign(buyer, fake.delivery(bid=False), pricing=FIXED, **campaign)
+        answer = await market.post_lead(publisher, auto_insurance_lead())
+    assert answer.json()["status"] == "sold", answer.text
+    return answer.json()["lead_id"], made["id"]
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        ("operator", {"/console/campaigns", "/console/returns", "/console/deliveries"}),
+        ("finance", {"/console/returns"}),
+        ("buyer", {"/console/campaigns", "/console/returns"}),
+        ("publisher", set()),
+    ],
+)
+async def test_each_page_opens_for_the_roles_that_may_see_it_only(
+    market: Market, role: str, allowed: set[str]
+) -> None:
+    keys = {"operator": ADMIN_KEY, "finance": await _finance_key(market)}
+    keys["buyer"], keys["publisher"] = (await market.buyer()).key, (await market.publisher()).key
+    await sign_in(market.client, keys[role])
+    home = await market.client.get("/console/leads")
+    for path in ("/console/campaigns", "/console/returns", "/console/deliveries"):
+        answer = await market.client.get(path)
+        assert answer.status_code == (200 if path in allowed else 403), (role, path, answer.text[:300])
+        # The layout's navigation offers exactly the pages the role may open.
+        assert (f'href="{path}"' in home.text) == (path in allowed), (role, path)
+
+
+async def test_a_buyer_sees_and_manages_its_own_campaigns_only(market: Market) -> None:
+    buyer, other = await market.buyer(), await market.buyer(name="Other Insurance")
+    async with serve(FakeBuyer()) as (fake,):
+        mine = await market.campaign(
+            buyer, fake.delivery(bid=False), name="Mine", caps=[{"period": "day", "max_leads": 5}]
+        )
+        theirs = await market.campaign(other, fake.delivery(bid=False), name="Theirs")
+
+    await sign_in(market.client, buyer.key)
+    listed = await market.client.get("/console/campaigns")
+    row = listed.text.split(f'id="campaign-{mine["id"]}"', 1)[1].split("</tr>", 1)[0]
+    assert "0 of 5 leads" in row and "$20.00" in row  # the cap's use today and the pricing
+    assert theirs["id"] not in listed.text
+    assert (await market.client.get(f"/console/campaigns/{theirs['id']}")).status_code == 404
+    refused = await _form_post(market, "/console/campaigns", f"/console/campaigns/{mine['id']}/pause")
+    assert refused.status_code == 303
+    other_pause = await market.client.post(
+        f"/console/campaigns/{theirs['id']}/pause", data={"csrf_token": csrf_of(listed.text)}
+    )
+    assert other_pause.status_code == 404
+    assert (await market.client.get(f"/v1/campaigns/{theirs['id']}", headers=market.admin)).json()["active"]
+
+
+async def test_pause_from_the_page_stops_the_campaign_and_resume_starts_it(market: Market) -> None:
+    publisher, buyer = await market.publisher(), await market.buyer()
+    await market.fund(buyer, 100_000)
+    async with serve(FakeBuyer()) as (fake,):
+        campaign = await market.campaign(buyer, fake.delivery(bid=False), pricing=FIXED)
+        cid = campaign["id"]
+        await sign_in(market.client, ADMIN_KEY)
+        paused = await _form_post(market, "/console/campaigns", f"/console/campaigns/{cid}/pause")
+        assert paused.status_code == 303
+        api = await market.client.get(f"/v1/campaigns/{cid}", headers=market.admin)
+        assert api.json()["active"] is False
+        page = await market.client.get("/console/campaigns")
+        assert f'id="campaign-status-{cid}">paused<' in page.text and f'id="resume-{cid}"' in page.text
+        # Paused, it buys nothing.
+        unsold = await market.post_lead(publisher, auto_insurance_lead())
+        assert unsold.json()["status"] == "unsold" and not fake.posts
+
+        resumed = await _form_post(market, "/console/campaigns", f"/console/campaigns/{cid}/resume")
+        assert resumed.status_code == 303
+        assert (await market.client.get(f"/v1/campaigns/{cid}", headers=market.admin)).json()[
+            "active"
+        ] is True
+        sold = await market.post_lead(publisher, auto_insurance_lead())
+        assert sold.json()["status"] == "sold", sold.text
+
+
+async def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(market: Market) -> None:
+    buyer = await market.buyer()
+    async with serve(FakeBuyer()) as (fake,):
+        cid = (await market.campaign(buyer, fake.delivery(bid=False)))["id"]
+    await sign_in(market.client, ADMIN_KEY)
+    for data in ({}, {"csrf_token": "forged"}):
+        answer = await market.client.post(
+            f"/console/campaigns/{cid}/pause", data=data, follow_redirects=False
+        )
+        assert answer.status_code == 403 and "CSRF" in answer.text
+    assert (await market.client.get(f"/v1/campaigns/{cid}", headers=market.admin)).json()["active"] is True
+
+
+async def test_the_edit_form_saves_through_the_api_and_shows_its_errors_beside_the_fields(
+    market: Market,
+) -> None:
+    buyer = await market.buyer()
+    async with serve(FakeBuyer()) as (fake,):
+        cid = (await market.campaign(buyer, fake.delivery(bid=False), pricing=FIXED))["id"]
+    await sign_in(market.client, buyer.key)
+    page = f"/console/campaigns/{cid}"
+    fields = {
+        "name": "Evenings",
+        "pricing.model": "fixed",
+        "pricing.cents_by_grade.A": "3100",
+        "caps[0].period": "day",
+        "caps[0].max_leads": "-1",
+        "schedule.timezone": "America/New_York",
+        "schedule.hours.mon": "18:00-22:00",
+        "filters[0].field": "state",
+        "filters[0].op": "in",
+        "filters[0].value": "CA, NV",
+    }
+    wrong = await _form_post(market, page, page, **fields)
+    assert wrong.status_code == 422
+    problems = re.findall(r'data-field="([^"]+)">([^<]*)<', wrong.text)
+    # The API's own message, beside the field it names.
+    assert [field for field, message in problems if "&gt;= 0" in message] == ["caps[0].max_leads"], problems
+    assert 'value="Evenings"' in wrong.text  # what was typed stays
+    unchanged = (await market.client.get(f"/v1/campaigns/{cid}", headers=buyer.auth)).json()
+    assert unchanged.get("name") != "Evenings" and unchanged["caps"] == []
+
+    saved = await _form_post(market, page, page, **{**fields, "caps[0].max_leads": "40"})
+    assert saved.status_code == 303
+    after = (await market.client.get(f"/v1/campaigns/{cid}", headers=buyer.auth)).json()
+    assert after["name"] == "Evenings" and after["caps"] == [{"period": "day", "max_leads": 40}]
+    assert after["pricing"] == {"model": "fixed", "cents_by_grade": {"A": 3100}}
+    assert after["schedule"] == {"timezone": "America/New_York", "hours": {"mon": ["18:00-22:00"]}}
+    assert after["filters"] == [{"field": "state", "op": "in", "value": ["CA", "NV"]}]
+
+
+async def test_a_buyer_creates_a_campaign_for_itself_from_the_form(market: Market) -> None:
+    buyer = await market.buyer()
+    await sign_in(market.client, buyer.key)
+    async with serve(FakeBuyer()) as (fake,):
+        made = await _form_post(
+            market,
+            "/console/campaigns/new",
+            "/console/campaigns/new",
+            name="From the console",
+            vertical="auto_insurance",
+            delivery=json.dumps(fake.delivery(bid=False)),
+            **{"pricing.model": "fixed", "pricing.cents_by_grade.B": "1500"},
+        )
+    assert made.status_code == 303, made.text[-2000:]
+    cid = made.headers["location"].rsplit("/", 1)[1]
+    created = (await market.client.get(f"/v1/campaigns/{cid}", headers=buyer.auth)).json()
+    assert created["buyer_id"] == buyer.id and created["name"] == "From the console"
+
+
+async def test_a_buyer_returns_a_lead_from_its_list_and_an_operator_approves_it(market: Market) -> None:
+    publisher, buyer = await market.publisher(), await market.buyer()
+    await market.fund(buyer, 100_000)
+    lead_id, _ = await _sold_lead(market, publisher, buyer)
+
+    await sign_in(market.client, buyer.key)
+    listed = await market.client.get("/console/leads")
+    assert f'id="return-form-{lead_id}"' in listed.text
+    filed = await _form_post(
+        market, "/console/leads", f"/console/leads/{lead_id}/return", reason="bad_phone", note="disconnected"
+    )
+    assert filed.status_code == 303 and filed.headers["location"] == "/console/returns"
+    [ret] = (await market.client.get("/v1/returns", headers=buyer.auth)).json()["items"]
+    mine = await market.client.get("/console/returns")
+    assert (
+        f'id="return-status-{ret["id"]}">pending<' in mine.text
+        and f'id="approve-{ret["id"]}"' not in mine.text
+    )
+    assert f'id="return-form-{lead_id}"' not in (await market.client.get("/console/leads")).text
+
+    await sign_in(market.client, ADMIN_KEY)
+    queue = await market.client.get("/console/returns")
+    assert f'id="approve-{ret["id"]}"' in queue.text and f'id="reject-{ret["id"]}"' in queue.text
+    decided = await _form_post(
+        market,
+        "/console/returns",
+        f"/console/returns/{ret['id']}/decision",
+        decision="approve",
+        note="confirmed",
+    )
+    assert decided.status_code == 303
+    lead = (await market.client.get(f"/v1/leads/{lead_id}", headers=market.admin)).json()
+    assert lead["status"] == "returned"
+    after = await market.client.get("/console/returns")
+    assert f'id="return-status-{ret["id"]}">approved<' in after.text and "confirmed" in after.text
+
+
+async def test_the_delivery_audit_filters_and_resends_a_failed_post(market: Market) -> None:
+    publisher, buyer = await market.publisher(), await market.buyer()
+    await market.fund(buyer, 100_000)
+    async with serve(FakeBuyer(accept=False)) as (fake,):
+        cid = (await market.campaign(buyer, fake.delivery(bid=False), pricing=FIXED))["id"]
+        lead_id = (await market.post_lead(publisher, auto_insurance_lead())).json()["lead_id"]
+        await sign_in(market.client, ADMIN_KEY)
+        audit = await market.client.get("/console/deliveries", params={"campaign": cid, "status": "rejected"})
+        assert audit.status_code == 200 and lead_id in audit.text and 'class="delivery-request"' in audit.text
+        [post_id] = re.findall(r'id="resend-(dlv_[^"]+)"', audit.text)
+        other = await market.client.get("/console/deliveries", params={"buyer": "buy_nobody"})
+        assert lead_id not in other.text
+        assert (
+            await market.client.get("/console/deliveries", params={"since": "yesterday"})
+        ).status_code == 422
+
+        fake.accept = True
+        query = f"/console/deliveries?campaign={cid}"
+        resent = await _form_post(market, query, f"/console/deliveries/{post_id}/resend")
+        assert resent.status_code == 303
+        for _ in range(100):
+            if len(fake.posts) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert len(fake.posts) == 2
+
+
+async def test_the_explain_page_names_the_cap_that_stopped_an_unsold_lead(market: Market) -> None:
+    publisher, buyer = await market.publisher(), await market.buyer()
+    await market.fund(buyer, 100_000)
+    async with serve(FakeBuyer()) as (fake,):
+        cid = (
+            await market.campaign(
+                buyer, fake.delivery(bid=False), pricing=FIXED, caps=[{"period": "day", "max_leads": 1}]
+            )
+        )["id"]
+        assert (await market.post_lead(publisher, auto_insurance_lead())).json()["status"] == "sold"
+        unsold = (await market.post_lead(publisher, auto_insurance_lead())).json()
+    assert unsold["status"] == "unsold", unsold
+    lead_id = unsold["lead_id"]
+
+    await sign_in(market.client, ADMIN_KEY)
+    lead_page = await market.client.get(f"/console/leads/{lead_id}")
+    assert f'href="/console/leads/{lead_id}/explain"' in lead_page.text
+    page = await market.client.get(f"/console/leads/{lead_id}/explain")
+    assert page.status_code == 200 and 'id="explain-table"' in page.text
+    row = page.text.split(f'id="explain-{cid}"', 1)[1].split("</tr>", 1)[0]
+    assert "day cap full: 1 of 1 leads" in row
+    assert 'id="explain-at-sale"' in page.text
+
+    await sign_in(market.client, publisher.key)
+    anonymous = await market.client.get(f"/console/leads/{lead_id}/explain")
+    assert anonymous.status_code == 200 and 'id="explain-table"' in anonymous.text
+    assert "cap full" in anonymous.text and cid not in anonymous.text and buyer.id not in anonymous.text
+    stranger = await market.publisher(name="Other Leads")
+    await sign_in(market.client, stranger.key)
+    assert (await market.client.get(f"/console/leads/{lead_id}/explain")).status_code == 404
