@@ -81,7 +81,8 @@ def _add_download(operation: Operation, media_type: str, description: str) -> No
         ok.content[media_type] = OpenAPIMediaType(schema=schema)
 
 
-def _download(body: bytes, media_type: str, name: str) -> Response[Any]:
+def download(body: bytes, media_type: str, name: str) -> Response[Any]:
+    """A file to save: the body, its type, and the name a browser saves it under."""
     return Response(
         body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
@@ -176,11 +177,11 @@ class SettlementController(Controller):
         async with services.engine.connect() as conn:
             settlement = await read_settlement(conn, first, last)
         if format == "csv":
-            return _download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
+            return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
         if format == "xlsx":
             # Zipping a workbook is CPU work: keep it off the event loop.
             body = await asyncio.to_thread(settlement_xlsx, settlement)
-            return _download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
+            return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
         return Response(settlement)
 
 

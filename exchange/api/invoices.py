@@ -36,6 +36,7 @@ from billing.invoices import (
 )
 from billing.periods import MONTH_PATTERN
 from exchange.api.auth import Principal, PrincipalDep, roles
+from exchange.api.finance import download
 from exchange.api.params import BuyerId, PublisherId
 from exchange.api.services import Services, ServicesDep
 from exchange.errors import NotFound
@@ -69,7 +70,7 @@ class DocumentOperation(Operation):
                 ok.content[media_type] = OpenAPIMediaType(schema=schema)
 
 
-def _may_read(principal: Principal, party_type: PartyType, account_id: str) -> None:
+def may_read_document(principal: Principal, party_type: PartyType, account_id: str) -> None:
     """Staff read any; an account its own; the other kind of account never (403)."""
     if principal.is_staff:
         return
@@ -78,7 +79,7 @@ def _may_read(principal: Principal, party_type: PartyType, account_id: str) -> N
         raise NotFound(f"no {party_type} {account_id}")
 
 
-async def _answer(
+async def document_answer(
     services: Services,
     party_type: PartyType,
     account_id: str,
@@ -106,10 +107,7 @@ async def _answer(
         # Setting type is CPU work: keep it off the event loop.
         body = await asyncio.to_thread(render_pdf, document, find_font(settings.document_font))
         media_type = PDF_MEDIA_TYPE
-    name = document_filename(document, format)
-    return Response(
-        body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return download(body, media_type, document_filename(document, format))
 
 
 class InvoiceController(Controller):
@@ -133,8 +131,8 @@ class InvoiceController(Controller):
         until: Until = None,
         format: Format = "json",
     ) -> Response[FinanceDocument]:
-        _may_read(principal, "buyer", buyer_id)
-        return await _answer(
+        may_read_document(principal, "buyer", buyer_id)
+        return await document_answer(
             services, "buyer", buyer_id, month=month, since=since, until=until, format=format
         )
 
@@ -160,7 +158,7 @@ class RemittanceController(Controller):
         until: Until = None,
         format: Format = "json",
     ) -> Response[FinanceDocument]:
-        _may_read(principal, "publisher", publisher_id)
-        return await _answer(
+        may_read_document(principal, "publisher", publisher_id)
+        return await document_answer(
             services, "publisher", publisher_id, month=month, since=since, until=until, format=format
         )

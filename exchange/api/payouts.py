@@ -16,7 +16,7 @@ from billing.payments import record_transfer
 from billing.payouts import PayoutProposal, PayoutView, proposal_csv, propose_payouts, read_payouts
 from billing.periods import MONTH_PATTERN, dated, parse_month
 from exchange.api.auth import PrincipalDep, roles
-from exchange.api.finance import CsvOperation
+from exchange.api.finance import CsvOperation, download
 from exchange.api.params import PublisherId
 from exchange.api.services import ServicesDep
 from exchange.audit import record_change
@@ -191,10 +191,5 @@ class PayoutRunController(Controller):
         async with services.engine.connect() as conn:
             proposal = await propose_payouts(conn, last, minimum_cents)
         if format == "csv":
-            name = f"payout-run_{last.isoformat()}.csv"
-            return Response(
-                proposal_csv(proposal),
-                media_type=CSV_MEDIA_TYPE,
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
-            )
+            return download(proposal_csv(proposal), CSV_MEDIA_TYPE, f"payout-run_{last.isoformat()}.csv")
         return Response(proposal)

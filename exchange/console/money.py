@@ -30,7 +30,8 @@ from billing.settlements import (
 )
 from billing.statements import find_account, period, read_statement
 from exchange.api.auth import Principal
-from exchange.api.invoices import _answer, _may_read
+from exchange.api.finance import download
+from exchange.api.invoices import document_answer, may_read_document
 from exchange.api.money import BalanceOut, read_account_balance
 from exchange.api.params import AccountId
 from exchange.api.services import Services, ServicesDep
@@ -67,12 +68,6 @@ def settlement_span(
 async def _settlement(services: Services, span: tuple[date, date]) -> Settlement:
     async with services.engine.connect() as conn:
         return await read_settlement(conn, *span)
-
-
-def _download(body: bytes, media_type: str, name: str) -> Response[bytes]:
-    return Response(
-        body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
 
 
 async def balances(services: Services, viewer: Principal) -> list[tuple[str, str, BalanceOut]]:
@@ -134,7 +129,7 @@ class MoneyController(Controller):
     ) -> Response[bytes]:
         viewer.require("operator", "finance")
         settlement = await _settlement(services, settlement_span(services, month, since, until))
-        return _download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
+        return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
 
     @get("/settlement.xlsx", include_in_schema=False)
     async def settlement_xlsx(
@@ -149,7 +144,7 @@ class MoneyController(Controller):
         settlement = await _settlement(services, settlement_span(services, month, since, until))
         # Zipping a workbook is CPU work: keep it off the event loop.
         body = await asyncio.to_thread(settlement_xlsx, settlement)
-        return _download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
+        return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
 
 
 def statement_span(services: Services, since: str | None, until: str | None) -> tuple[date, date]:
@@ -216,8 +211,8 @@ class AccountController(Controller):
         if account is None or account.type not in ("buyer", "publisher"):
             raise NotFound(f"no invoice or remittance for {account_id}")
         party_type = "buyer" if account.type == "buyer" else "publisher"
-        _may_read(viewer, party_type, account_id)
+        may_read_document(viewer, party_type, account_id)
         first, last = statement_span(services, since, until)
-        return await _answer(
+        return await document_answer(
             services, party_type, account_id, month=None, since=first, until=last, format=format
         )
