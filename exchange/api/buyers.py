@@ -11,10 +11,10 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody
 from sqlalchemy import select
 
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.keys import Name, first_key_name, insert_key
 from exchange.api.params import BuyerId, PageCursor, PageLimit
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
@@ -112,6 +112,53 @@ def _out(row: Any) -> BuyerOut:
     )
 
 
+async def create_buyer_for(services: Services, principal: Principal, data: BuyerIn) -> BuyerCreated:
+    """A new buyer and its first key, audited as made by `principal` (an operator)."""
+    check_timezone("timezone", data.timezone)
+    buyer = BuyerOut(
+        id=new_id("buy"),
+        name=data.name,
+        timezone=data.timezone,
+        credit_limit_cents=data.credit_limit_cents,
+        created_at=services.clock(),
+    )
+    async with services.engine.begin() as conn:
+        await conn.execute(t.buyers.insert().values(**msgspec.structs.asdict(buyer)))
+        await record_change(
+            conn,
+            principal,
+            action="buyer.create",
+            entity_type="buyer",
+            entity_id=buyer.id,
+            after=buyer,
+            at=buyer.created_at,
+        )
+    key = await insert_key(
+        services, role="buyer", name=first_key_name(data.name), buyer_id=buyer.id, actor=principal
+    )
+    return BuyerCreated(**msgspec.structs.asdict(buyer), api_key=key.api_key, key_id=key.id)
+
+
+async def buyers_page(services: Services, limit: int, cursor: str | None) -> BuyerPage:
+    """A page of buyers, newest first."""
+    b = t.buyers.c
+    query = select(t.buyers).order_by(b.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(b.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [_out(row) for row in rows[:limit]]
+    return BuyerPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def read_buyer(services: Services, buyer_id: str) -> BuyerOut:
+    async with services.engine.connect() as conn:
+        row = (await conn.execute(select(t.buyers).where(t.buyers.c.id == buyer_id))).first()
+    if row is None:
+        raise NotFound(f"no buyer {buyer_id}")
+    return _out(row)
+
+
 class BuyerController(Controller):
     path = "/v1/buyers"
     tags = ["accounts"]
@@ -123,42 +170,13 @@ class BuyerController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> BuyerCreated:
-        check_timezone("timezone", data.timezone)
-        buyer = BuyerOut(
-            id=new_id("buy"),
-            name=data.name,
-            timezone=data.timezone,
-            credit_limit_cents=data.credit_limit_cents,
-            created_at=services.clock(),
-        )
-        async with services.engine.begin() as conn:
-            await conn.execute(t.buyers.insert().values(**msgspec.structs.asdict(buyer)))
-            await record_change(
-                conn,
-                principal,
-                action="buyer.create",
-                entity_type="buyer",
-                entity_id=buyer.id,
-                after=buyer,
-                at=buyer.created_at,
-            )
-        key = await insert_key(
-            services, role="buyer", name=first_key_name(data.name), buyer_id=buyer.id, actor=principal
-        )
-        return BuyerCreated(**msgspec.structs.asdict(buyer), api_key=key.api_key, key_id=key.id)
+        return await create_buyer_for(services, principal, data)
 
     @get("/", summary="Buyers, newest first (operator, finance)", opt=roles("operator", "finance"))
     async def list_buyers(
         self, services: ServicesDep, limit: PageLimit = 100, cursor: PageCursor = None
     ) -> BuyerPage:
-        b = t.buyers.c
-        query = select(t.buyers).order_by(b.id.desc()).limit(limit + 1)
-        if cursor:
-            query = query.where(b.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [_out(row) for row in rows[:limit]]
-        return BuyerPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return await buyers_page(services, limit, cursor)
 
     @get(
         "/{buyer_id:str}",
@@ -173,8 +191,4 @@ class BuyerController(Controller):
     ) -> BuyerOut:
         if principal.role == "buyer" and principal.buyer_id != buyer_id:
             raise NotFound(f"no buyer {buyer_id}")
-        async with services.engine.connect() as conn:
-            row = (await conn.execute(select(t.buyers).where(t.buyers.c.id == buyer_id))).first()
-        if row is None:
-            raise NotFound(f"no buyer {buyer_id}")
-        return _out(row)
+        return await read_buyer(services, buyer_id)

@@ -13,9 +13,9 @@ from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select, update
 
-from exchange.api.auth import PrincipalDep, new_api_key, roles
+from exchange.api.auth import Principal, PrincipalDep, new_api_key, roles
 from exchange.api.params import KeyId, PageCursor, PageLimit
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import Actor, record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
@@ -209,6 +209,93 @@ async def insert_key(
     return created
 
 
+async def create_key_for(services: Services, principal: Principal, data: KeyIn) -> KeyCreated:
+    """A new key of `data.role`, bound to the account it names (which must exist)."""
+    owner_table, owner_id = None, None
+    if data.role == "publisher":
+        owner_table, owner_id = t.publishers, data.publisher_id
+        if not owner_id:
+            raise field_invalid("publisher_id", "required", "a publisher key names its publisher")
+    elif data.role == "buyer":
+        owner_table, owner_id = t.buyers, data.buyer_id
+        if not owner_id:
+            raise field_invalid("buyer_id", "required", "a buyer key names its buyer")
+    if data.role in ("operator", "finance") and (data.publisher_id or data.buyer_id):
+        raise field_invalid("role", "invalid_value", f"a {data.role} key belongs to no account")
+    if (data.role == "publisher" and data.buyer_id) or (data.role == "buyer" and data.publisher_id):
+        raise field_invalid("role", "invalid_value", "a key belongs to one account only")
+    if owner_table is not None:
+        async with services.engine.connect() as conn:
+            found = await conn.scalar(select(owner_table.c.id).where(owner_table.c.id == owner_id))
+        if found is None:
+            field = "publisher_id" if data.role == "publisher" else "buyer_id"
+            raise field_invalid(field, "not_found", f"no {data.role} {owner_id}")
+    return await insert_key(
+        services,
+        role=data.role,
+        name=data.name,
+        publisher_id=data.publisher_id,
+        buyer_id=data.buyer_id,
+        actor=principal,
+    )
+
+
+async def keys_page(
+    services: Services,
+    *,
+    role: Role | None = None,
+    account_id: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> KeyPage:
+    """A page of keys, newest first, never their hashes."""
+    k = t.api_keys.c
+    query = (
+        select(k.id, k.role, k.name, k.publisher_id, k.buyer_id, k.created_at, k.revoked_at)
+        .order_by(k.id.desc())
+        .limit(limit + 1)
+    )
+    if role is not None:
+        query = query.where(k.role == role)
+    if account_id is not None:
+        query = query.where((k.publisher_id == account_id) | (k.buyer_id == account_id))
+    if cursor:
+        query = query.where(k.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [key_out(row) for row in rows[:limit]]
+    return KeyPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def revoke_key_for(services: Services, principal: Principal, key_id: str) -> KeyRevoked:
+    """Revoke a working key at once, on every process; a revoked or unknown one is a 404."""
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        result = await conn.execute(
+            update(t.api_keys)
+            .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(t.api_keys.c.id)
+        )
+        if result.first() is None:
+            if key_id.startswith(SECRET_PREFIX):
+                # Never echoed: it may be a working key, and answers end up in logs.
+                raise NotFound("no such key id (this looks like a key itself, not its id)")
+            raise NotFound(f"no active key {key_id}")
+        await record_change(
+            conn,
+            principal,
+            action="key.revoke",
+            entity_type="key",
+            entity_id=key_id,
+            before={"revoked_at": None},
+            after={"revoked_at": now},
+            at=now,
+        )
+    await services.changes.changed("keys")
+    return KeyRevoked(id=key_id, revoked_at=now)
+
+
 class KeyController(Controller):
     path = "/v1/keys"
     tags = ["keys"]
@@ -224,33 +311,7 @@ class KeyController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> KeyCreated:
-        owner_table, owner_id = None, None
-        if data.role == "publisher":
-            owner_table, owner_id = t.publishers, data.publisher_id
-            if not owner_id:
-                raise field_invalid("publisher_id", "required", "a publisher key names its publisher")
-        elif data.role == "buyer":
-            owner_table, owner_id = t.buyers, data.buyer_id
-            if not owner_id:
-                raise field_invalid("buyer_id", "required", "a buyer key names its buyer")
-        if data.role in ("operator", "finance") and (data.publisher_id or data.buyer_id):
-            raise field_invalid("role", "invalid_value", f"a {data.role} key belongs to no account")
-        if (data.role == "publisher" and data.buyer_id) or (data.role == "buyer" and data.publisher_id):
-            raise field_invalid("role", "invalid_value", "a key belongs to one account only")
-        if owner_table is not None:
-            async with services.engine.connect() as conn:
-                found = await conn.scalar(select(owner_table.c.id).where(owner_table.c.id == owner_id))
-            if found is None:
-                field = "publisher_id" if data.role == "publisher" else "buyer_id"
-                raise field_invalid(field, "not_found", f"no {data.role} {owner_id}")
-        return await insert_key(
-            services,
-            role=data.role,
-            name=data.name,
-            publisher_id=data.publisher_id,
-            buyer_id=data.buyer_id,
-            actor=principal,
-        )
+        return await create_key_for(services, principal, data)
 
     @get("/", summary="API keys, newest first, never their secrets (operator)", opt=roles("operator"))
     async def list_keys(
@@ -264,23 +325,7 @@ class KeyController(Controller):
         limit: PageLimit = 100,
         cursor: PageCursor = None,
     ) -> KeyPage:
-        k = t.api_keys.c
-        # Never the hash: the columns a list may show, named.
-        query = (
-            select(k.id, k.role, k.name, k.publisher_id, k.buyer_id, k.created_at, k.revoked_at)
-            .order_by(k.id.desc())
-            .limit(limit + 1)
-        )
-        if role is not None:
-            query = query.where(k.role == role)
-        if account_id is not None:
-            query = query.where((k.publisher_id == account_id) | (k.buyer_id == account_id))
-        if cursor:
-            query = query.where(k.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [key_out(row) for row in rows[:limit]]
-        return KeyPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return await keys_page(services, role=role, account_id=account_id, limit=limit, cursor=cursor)
 
     @delete(
         "/{key_id:str}",
@@ -294,28 +339,4 @@ class KeyController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> KeyRevoked:
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            result = await conn.execute(
-                update(t.api_keys)
-                .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-                .returning(t.api_keys.c.id)
-            )
-            if result.first() is None:
-                if key_id.startswith(SECRET_PREFIX):
-                    # Never echoed: it may be a working key, and answers end up in logs.
-                    raise NotFound("no such key id (this looks like a key itself, not its id)")
-                raise NotFound(f"no active key {key_id}")
-            await record_change(
-                conn,
-                principal,
-                action="key.revoke",
-                entity_type="key",
-                entity_id=key_id,
-                before={"revoked_at": None},
-                after={"revoked_at": now},
-                at=now,
-            )
-        await services.changes.changed("keys")
-        return KeyRevoked(id=key_id, revoked_at=now)
+        return await revoke_key_for(services, principal, key_id)

@@ -12,10 +12,10 @@ from litestar import Controller, get, patch, post
 from litestar.params import JSONBody
 from sqlalchemy import select, update
 
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.keys import Name, first_key_name, insert_key
 from exchange.api.params import PageCursor, PageLimit, PublisherId
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
@@ -308,12 +308,67 @@ def _out(row: Any) -> PublisherOut:
     )
 
 
-async def _load(services: ServicesDep, publisher_id: str) -> PublisherOut:
+async def read_publisher(services: Services, publisher_id: str) -> PublisherOut:
     async with services.engine.connect() as conn:
         row = (await conn.execute(select(t.publishers).where(t.publishers.c.id == publisher_id))).first()
     if row is None:
         raise NotFound(f"no publisher {publisher_id}")
     return _out(row)
+
+
+async def create_publisher_for(
+    services: Services, principal: Principal, data: PublisherIn
+) -> PublisherCreated:
+    """A new publisher and its first key, audited as made by `principal` (an operator)."""
+    keys = {v.key for v in await services.verticals.all()}
+    _check_terms(keys, data.payout, data.default_vertical, data.field_mapping)
+    publisher_id = new_id("pub")
+    now = services.clock()
+    inbox = _inbox(data.name)
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            t.publishers.insert().values(
+                id=publisher_id,
+                name=data.name,
+                payout=msgspec.to_builtins(data.payout),
+                default_vertical=data.default_vertical,
+                inbox=inbox,
+                field_mapping=data.field_mapping,
+                consent_text=data.consent_text,
+                rate_limit=msgspec.to_builtins(data.rate_limit),
+                created_at=now,
+            )
+        )
+        await record_change(
+            conn,
+            principal,
+            action="publisher.create",
+            entity_type="publisher",
+            entity_id=publisher_id,
+            after={**msgspec.to_builtins(data), "inbox": inbox, "created_at": now},
+            at=now,
+        )
+    key = await insert_key(
+        services,
+        role="publisher",
+        name=first_key_name(data.name),
+        publisher_id=publisher_id,
+        actor=principal,
+    )
+    out = await read_publisher(services, publisher_id)
+    return PublisherCreated(**msgspec.structs.asdict(out), api_key=key.api_key, key_id=key.id)
+
+
+async def publishers_page(services: Services, limit: int, cursor: str | None) -> PublisherPage:
+    """A page of publishers, newest first."""
+    p = t.publishers.c
+    query = select(t.publishers).order_by(p.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(p.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [_out(row) for row in rows[:limit]]
+    return PublisherPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
 class PublisherController(Controller):
@@ -331,56 +386,13 @@ class PublisherController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> PublisherCreated:
-        keys = {v.key for v in await services.verticals.all()}
-        _check_terms(keys, data.payout, data.default_vertical, data.field_mapping)
-        publisher_id = new_id("pub")
-        now = services.clock()
-        inbox = _inbox(data.name)
-        async with services.engine.begin() as conn:
-            await conn.execute(
-                t.publishers.insert().values(
-                    id=publisher_id,
-                    name=data.name,
-                    payout=msgspec.to_builtins(data.payout),
-                    default_vertical=data.default_vertical,
-                    inbox=inbox,
-                    field_mapping=data.field_mapping,
-                    consent_text=data.consent_text,
-                    rate_limit=msgspec.to_builtins(data.rate_limit),
-                    created_at=now,
-                )
-            )
-            await record_change(
-                conn,
-                principal,
-                action="publisher.create",
-                entity_type="publisher",
-                entity_id=publisher_id,
-                after={**msgspec.to_builtins(data), "inbox": inbox, "created_at": now},
-                at=now,
-            )
-        key = await insert_key(
-            services,
-            role="publisher",
-            name=first_key_name(data.name),
-            publisher_id=publisher_id,
-            actor=principal,
-        )
-        out = await _load(services, publisher_id)
-        return PublisherCreated(**msgspec.structs.asdict(out), api_key=key.api_key, key_id=key.id)
+        return await create_publisher_for(services, principal, data)
 
     @get("/", summary="Publishers, newest first (operator, finance)", opt=roles("operator", "finance"))
     async def list_publishers(
         self, services: ServicesDep, limit: PageLimit = 100, cursor: PageCursor = None
     ) -> PublisherPage:
-        p = t.publishers.c
-        query = select(t.publishers).order_by(p.id.desc()).limit(limit + 1)
-        if cursor:
-            query = query.where(p.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [_out(row) for row in rows[:limit]]
-        return PublisherPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return await publishers_page(services, limit, cursor)
 
     @get(
         "/{publisher_id:str}",
@@ -395,7 +407,7 @@ class PublisherController(Controller):
     ) -> PublisherOut:
         if principal.role == "publisher" and principal.publisher_id != publisher_id:
             raise NotFound(f"no publisher {publisher_id}")
-        return await _load(services, publisher_id)
+        return await read_publisher(services, publisher_id)
 
     @patch(
         "/{publisher_id:str}",
@@ -435,4 +447,4 @@ class PublisherController(Controller):
                 )
             # Cached principals carry the publisher's mapping and default vertical.
             await services.changes.changed("keys")
-        return await _load(services, publisher_id)
+        return await read_publisher(services, publisher_id)

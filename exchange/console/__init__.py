@@ -11,6 +11,7 @@ from importlib.resources import files
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
+from exchange.console.accounts import ConsoleAccountsController, ConsoleKeysController
 from exchange.console.campaigns import ConsoleCampaignController
 from exchange.console.deliveries import ConsoleDeliveryController
 from exchange.console.explain import ConsoleExplainController
@@ -37,7 +38,9 @@ def console_router() -> Router:
             FlowController,
             ConsoleLeadController,
             MoneyController,
+            ConsoleAccountsController,
             AccountController,
+            ConsoleKeysController,
             ChartsController,
             ConsoleCampaignController,
             ConsoleReturnController,

@@ -14,6 +14,8 @@ import msgspec
 
 from buyers.campaigns import Campaign
 from buyers.schedule import DAYS
+from exchange.console.fields import text as _text
+from exchange.console.fields import whole as _int
 from exchange.errors import field_invalid
 
 GRADES = ("A", "B", "C", "D")
@@ -21,21 +23,6 @@ PERIODS = ("hour", "day", "week", "month")
 OPS = ("eq", "ne", "in", "not_in", "between", "gte", "lte", "prefix", "exists")
 # Blank rows offered below a campaign's own caps and filters, to add one.
 SPARE_ROWS = 2
-
-
-def _text(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _int(form: Mapping[str, Any], name: str) -> int | None:
-    text = _text(form, name)
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise field_invalid(name, "not_an_integer", f"{name} must be a whole number") from None
 
 
 def _rows(form: Mapping[str, Any], prefix: str) -> list[int]:

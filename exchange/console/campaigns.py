@@ -4,11 +4,8 @@ through the API's own functions (exchange/api/campaigns.py), checks and audit in
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.response import Redirect
@@ -34,11 +31,12 @@ from exchange.console.campaign_form import (
     row_count,
     values_of,
 )
+from exchange.console.fields import converted, form_of
+from exchange.console.fields import placed_errors as placed
 from exchange.console.render import ViewerDep, page, provide_viewer
 from exchange.errors import ExchangeError, field_invalid
 
 LIST = "/console/campaigns"
-_SECTION = re.compile(r"^[a-z_]+")
 
 
 def status_of(campaign: Campaign) -> str:
@@ -60,18 +58,7 @@ def _fields(values: dict[str, str]) -> set[str]:
 
 
 def placed_errors(exc: ExchangeError, values: dict[str, str]) -> dict[str, list[str]]:
-    """The API's errors by the field they name, else by their section (`caps`, `pricing`…)."""
-    known = _fields(values)
-    placed: dict[str, list[str]] = defaultdict(list)
-    for error in exc.errors or []:
-        name = error.field if error.field in known else None
-        if name is None:
-            section = _SECTION.match(error.field or "")
-            name = section.group(0) if section else "form"
-        placed[name].append(error.message)
-    if not exc.errors:
-        placed["form"].append(exc.message)
-    return dict(placed)
+    return placed(exc, _fields(values))
 
 
 async def _form_page(
@@ -104,10 +91,6 @@ async def _form_page(
         days=DAYS,
         verticals=verticals,
     )
-
-
-async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {key: value for key, value in (await request.form()).items() if key != "csrf_token"}
 
 
 class ConsoleCampaignController(Controller):
@@ -144,13 +127,13 @@ class ConsoleCampaignController(Controller):
     ) -> Response[Any]:
         """Create a campaign through the API's own checks; a 422 comes back as the form, marked."""
         viewer.require("operator", "buyer")
-        form = await _form(request)
+        form = await form_of(request)
         try:
             buyer_id = viewer.buyer_id if viewer.role == "buyer" else str(form.get("buyer_id") or "").strip()
             if not buyer_id:
                 raise field_invalid("buyer_id", "required", "buyer_id: name the buyer the campaign buys for")
             body = {k: v for k, v in new_campaign_of(form, buyer_id).items() if v is not None}
-            saved = await create_campaign_for(services, viewer, _converted(body))
+            saved = await create_campaign_for(services, viewer, converted(body, CampaignIn))
         except ExchangeError as exc:
             if exc.status_code != 422:
                 raise
@@ -181,7 +164,7 @@ class ConsoleCampaignController(Controller):
         """The form's settings as a PATCH of the campaign; the API's 422 beside the fields."""
         viewer.require("operator", "buyer")
         current = await campaign_for(services, viewer, campaign_id)
-        form = await _form(request)
+        form = await form_of(request)
         try:
             await update_campaign_for(services, viewer, campaign_id, changes_of(form))
         except ExchangeError as exc:
@@ -208,13 +191,3 @@ class ConsoleCampaignController(Controller):
         viewer.require("operator", "buyer")
         await archive_campaign_for(services, viewer, campaign_id)
         return Redirect(LIST, status_code=303)
-
-
-def _converted(body: dict[str, Any]) -> CampaignIn:
-    """The form's values as the API's campaign; a type error names its field as the API does."""
-    try:
-        return msgspec.convert(body, CampaignIn)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        where = message.split("at `$.", 1)[1].rstrip("`") if "at `$." in message else "form"
-        raise field_invalid(where, "invalid", message) from None

@@ -30,10 +30,13 @@ from billing.settlements import (
 )
 from billing.statements import find_account, period, read_statement
 from exchange.api.auth import Principal
+from exchange.api.buyers import read_buyer
 from exchange.api.finance import download
 from exchange.api.invoices import document_answer, may_read_document
+from exchange.api.keys import keys_page
 from exchange.api.money import BalanceOut, read_account_balance
 from exchange.api.params import AccountId
+from exchange.api.publishers import read_publisher
 from exchange.api.services import Services, ServicesDep
 from exchange.console.render import ViewerDep, page, provide_viewer
 from exchange.errors import NotFound, field_invalid
@@ -178,6 +181,14 @@ class AccountController(Controller):
                 raise NotFound(f"no account {account_id}")
             statement = await read_statement(conn, account, period(first, last))
         document = {"buyer": "invoice", "publisher": "remittance"}.get(account.type)
+        details: Any = None
+        if account.type == "publisher":
+            details = await read_publisher(services, account_id)
+        elif account.type == "buyer":
+            details = await read_buyer(services, account_id)
+        keys = None
+        if viewer.role == "operator" and details is not None:
+            keys = await keys_page(services, account_id=account_id, limit=100)
         return await page(
             request,
             services,
@@ -188,6 +199,11 @@ class AccountController(Controller):
             balance=balance,
             statement=statement,
             document=document,
+            details=details,
+            keys=keys,
+            roles=("publisher",) if account.type == "publisher" else ("buyer",),
+            verticals=[v.key for v in await services.verticals.all()],
+            back=f"/console/accounts/{account_id}",
             since=first.isoformat(),
             until=last.isoformat(),
         )

@@ -21,7 +21,8 @@ SIGN_IN = "/console/sign-in"
 # The header the flow's script sends: such a request gets a 401, not a page to sign in on.
 FETCH_HEADER = "x-console-fetch"
 
-# Navigation by role: the pages each may open.
+# Navigation by role: the pages each may open. A publisher's and a buyer's own account page is
+# added by `nav_for`, since its address names the account.
 NAV: dict[str, list[tuple[str, str]]] = {
     "operator": [
         ("Live flow", "/console/flow"),
@@ -31,12 +32,15 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("Campaigns", "/console/campaigns"),
         ("Returns", "/console/returns"),
         ("Deliveries", "/console/deliveries"),
+        ("Accounts", "/console/accounts"),
+        ("Keys", "/console/keys"),
     ],
     "finance": [
         ("Leads", "/console/leads"),
         ("Money", "/console/money"),
         ("Charts", "/console/charts"),
         ("Returns", "/console/returns"),
+        ("Accounts", "/console/accounts"),
     ],
     "publisher": [("My leads", "/console/leads")],
     "buyer": [
@@ -45,6 +49,15 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("Returns", "/console/returns"),
     ],
 }
+
+
+def nav_for(viewer: Principal) -> list[tuple[str, str]]:
+    """The links of the viewer's role, and for a publisher or a buyer its own account page."""
+    links = list(NAV.get(viewer.role, []))
+    own = viewer.publisher_id or viewer.buyer_id
+    if own:
+        links.append(("My account", f"/console/accounts/{own}"))
+    return links
 
 
 def _cents(value: int | None) -> str:
@@ -110,7 +123,7 @@ async def page(
     html = render(
         template,
         viewer=viewer,
-        nav=NAV.get(viewer.role, []) if viewer else [],
+        nav=nav_for(viewer) if viewer else [],
         csrf_token=await csrf_token(request, services),
         path=request.url.path,
         **context,
