@@ -122,27 +122,36 @@ class LedgerEntryView(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
-def _entries(period: Period, after_id: int | None = None) -> Select[Any]:
+def _entries(period: Period, after_id: int | None = None, lead_id: str | None = None) -> Select[Any]:
     e = t.ledger_entries.c
     query = select(*(e[name] for name in ENTRY_COLUMNS)).where(*period.covers(e.created_at)).order_by(e.id)
     if after_id is not None:
         query = query.where(e.id > after_id)
+    if lead_id is not None:
+        query = query.where(e.lead_id == lead_id)
     return query
 
 
 async def read_entries(
-    conn: AsyncConnection, period: Period, *, limit: int, after_id: int | None = None
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    limit: int,
+    after_id: int | None = None,
+    lead_id: str | None = None,
 ) -> tuple[list[LedgerEntryView], bool]:
-    """A page of entries in id order, and whether more follow."""
-    rows = (await conn.execute(_entries(period, after_id).limit(limit + 1))).all()
+    """A page of entries in id order (only one lead's, when named), and whether more follow."""
+    rows = (await conn.execute(_entries(period, after_id, lead_id).limit(limit + 1))).all()
     items = [LedgerEntryView(**row._mapping) for row in rows[:limit]]
     return items, len(rows) > limit
 
 
-async def stream_entry_cells(engine: AsyncEngine, period: Period) -> AsyncIterator[Sequence[Cell]]:
+async def stream_entry_cells(
+    engine: AsyncEngine, period: Period, lead_id: str | None = None
+) -> AsyncIterator[Sequence[Cell]]:
     """Every entry of the period, in ENTRY_COLUMNS order, read on one connection as one snapshot."""
     async with engine.connect() as conn:
-        result = await conn.stream(_entries(period).execution_options(yield_per=1000))
+        result = await conn.stream(_entries(period, lead_id=lead_id).execution_options(yield_per=1000))
         async for row in result:
             yield tuple(row)
 

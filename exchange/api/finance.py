@@ -125,14 +125,24 @@ class LedgerController(Controller):
         ] = "json",
         limit: LongPageLimit = 100,
         cursor: NumberCursor = None,
+        lead_id: Annotated[
+            str | None,
+            QueryParameter(
+                description=(
+                    "Only the postings about this lead (its sale, returns and their reversals), "
+                    "within the period if one is given."
+                ),
+                max_length=64,
+            ),
+        ] = None,
     ) -> Response[LedgerEntryPage]:
         span = period(since, until)
         if format == "csv":
             # A download is the whole period, never a page of it: limit and cursor are for JSON.
-            cells = stream_entry_cells(services.engine, span)
+            cells = stream_entry_cells(services.engine, span, lead_id)
             return _csv_stream(csv_stream(ENTRY_COLUMNS, cells), f"ledger-entries_{_days(span)}.csv")
         async with services.engine.connect() as conn:
-            items, has_more = await read_entries(conn, span, limit=limit, after_id=cursor)
+            items, has_more = await read_entries(conn, span, limit=limit, after_id=cursor, lead_id=lead_id)
         return Response(LedgerEntryPage(items=items, next_cursor=str(items[-1].id) if has_more else None))
 
 

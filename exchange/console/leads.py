@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 
+from billing.statements import LedgerEntryView, period, read_entries
 from exchange.api.leads import LeadEventView, LeadFilter, lead_events_for, lead_page_for, lead_view_for
 from exchange.api.params import LeadId
 from exchange.api.services import ServicesDep
@@ -16,6 +17,8 @@ from exchange.console.returns import REASONS, returnable
 LIST_ROWS = 100
 # A lead's events fit one page: even a long auction makes a few hundred.
 TIMELINE_EVENTS = 5000
+# A lead's ledger postings: a sale, its returns and their reversals, a few transactions at most.
+POSTINGS = 500
 # Events shown as the auction's table rather than one by one.
 AUCTION_KINDS = frozenset({"pinged", "bid"})
 
@@ -71,6 +74,10 @@ class ConsoleLeadController(Controller):
         events: list[LeadEventView] = []
         if viewer.role == "operator":
             events = (await lead_events_for(services, lead_id, limit=TIMELINE_EVENTS, cursor=None)).items
+        postings: list[LedgerEntryView] | None = None
+        if viewer.role in ("operator", "finance"):  # as GET /v1/ledger/entries?lead_id= shows them
+            async with services.engine.connect() as conn:
+                postings, _ = await read_entries(conn, period(None, None), limit=POSTINGS, lead_id=lead_id)
         return await page(
             request,
             services,
@@ -81,4 +88,5 @@ class ConsoleLeadController(Controller):
             events=[e for e in events if e.kind not in AUCTION_KINDS],
             auction=auction_rows(events),
             shows_timeline=viewer.role == "operator",
+            postings=postings,
         )

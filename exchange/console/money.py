@@ -130,9 +130,7 @@ class MoneyController(Controller):
         since: Text = None,
         until: Text = None,
     ) -> Response[bytes]:
-        viewer.require("operator", "finance")
-        settlement = await _settlement(services, settlement_span(services, month, since, until))
-        return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
+        return await _settlement_file(services, viewer, (month, since, until), "csv")
 
     @get("/settlement.xlsx", include_in_schema=False)
     async def settlement_xlsx(
@@ -143,11 +141,20 @@ class MoneyController(Controller):
         since: Text = None,
         until: Text = None,
     ) -> Response[bytes]:
-        viewer.require("operator", "finance")
-        settlement = await _settlement(services, settlement_span(services, month, since, until))
-        # Zipping a workbook is CPU work: keep it off the event loop.
-        body = await asyncio.to_thread(settlement_xlsx, settlement)
-        return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
+        return await _settlement_file(services, viewer, (month, since, until), "xlsx")
+
+
+async def _settlement_file(
+    services: Services, viewer: Principal, asked: tuple[str | None, str | None, str | None], kind: str
+) -> Response[bytes]:
+    """The settlement as the API's download of it: the same bytes, the same file name."""
+    viewer.require("operator", "finance")
+    settlement = await _settlement(services, settlement_span(services, *asked))
+    if kind == "csv":
+        return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
+    # Zipping a workbook is CPU work: keep it off the event loop.
+    body = await asyncio.to_thread(settlement_xlsx, settlement)
+    return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
 
 
 def statement_span(services: Services, since: str | None, until: str | None) -> tuple[date, date]:

@@ -492,6 +492,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         Index("ix_ledger_entries_account", "account_id", "created_at"),
         Index("ix_ledger_entries_created_at", "created_at", "id"),
+        Index("ix_ledger_entries_lead_id", "lead_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -121,3 +121,23 @@ async def test_bad_query_values_are_refused_naming_them(market: Market) -> None:
         answer = await market.client.get("/v1/ledger/entries", params=params, headers=market.admin)
         assert answer.status_code == 422, answer.text
         assert field in [e["field"] for e in answer.json()["errors"]]
+
+
+async def test_one_leads_postings_are_its_sale_and_its_return_in_json_and_csv(
+    market: Market, clock: ShiftableClock
+) -> None:
+    await trade(market, clock)
+    headers = await finance_key(market)
+    everything = await all_entries(market, headers)
+    returned = next(e["lead_id"] for e in everything if e["kind"] == "return")
+    expected = [e for e in everything if e["lead_id"] == returned]
+    assert {e["kind"] for e in expected} == {"sale", "return"}
+
+    # Across months: no period given means the lead's whole history.
+    assert await all_entries(market, headers, limit=1, lead_id=returned) == expected
+    answer = await market.client.get(
+        "/v1/ledger/entries", params={"lead_id": returned, "format": "csv"}, headers=headers
+    )
+    rows = list(csv.DictReader(io.StringIO(answer.text.lstrip("\ufeff"))))
+    assert [int(row["id"]) for row in rows] == [e["id"] for e in expected]
+    assert await all_entries(market, headers, lead_id="lead_none") == []

@@ -183,6 +183,12 @@ async def test_the_lead_page_shows_the_auction_and_the_delivery(market: Market) 
     assert 'data-kind="sold"' in timeline or 'data-kind="sale"' in timeline
     assert 'class="delivery-request"' in timeline and "lead_ref" in timeline  # the buyer's answer
     assert buyer.id in page.text.split('id="sales-table"', 1)[1]
+    # Its ledger postings, as GET /v1/ledger/entries?lead_id= gives them, balancing to zero.
+    entries = await market.client.get("/v1/ledger/entries", params={"lead_id": lead_id}, headers=market.admin)
+    postings = page.text.split('id="postings-table"', 1)[1].split("</table>", 1)[0]
+    shown = [int(cents) for cents in re.findall(r'data-cents="(-?\d+)"', postings)]
+    assert shown == [e["amount_cents"] for e in entries.json()["items"]] and sum(shown) == 0
+    assert -3150 in shown and buyer.id in postings
 
     await sign_in(market.client, buyer.key)
     bought = await market.client.get(f"/console/leads/{lead_id}")
