@@ -251,7 +251,10 @@ class HostedFormController(Controller):
         page_url = _page_url(sent.get("page_url")) or _page_url(request.headers.get("referer"))
         values = {f.name: sent[f.name] for f in form.fields if sent.get(f.name)}
         if not sent.get("consent_given"):
-            errors = {"consent_given": "tick the box to agree to be contacted"}
+            # Everything missing at once, so nobody fixes one problem only to be shown the next.
+            missing = [f.name for f in form.fields if f.required and f.name not in values]
+            errors = dict.fromkeys(missing, "is required")
+            errors["consent_given"] = "tick the box to agree to be contacted"
             return await _form_page(
                 request,
                 services,

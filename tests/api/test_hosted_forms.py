@@ -135,11 +135,13 @@ async def test_a_missing_field_comes_back_beside_its_input(market: Market) -> No
     assert re.search(r'<p class="error" id="error-vehicle_year">is required</p>', page)
     assert 'value="Toyota"' in page  # what was typed is kept
     assert token_of(page)  # a fresh token to send it again
-    unticked = person(csrf_token=token)
+    unticked = person(csrf_token=token, vehicle_year="")
     del unticked["consent_given"]
     answer = await market.client.post(f"/forms/{publisher.id}/auto_insurance", data=unticked)
     assert answer.status_code == 422
+    # Both at once: the box to tick and the field left empty.
     assert 'id="error-consent_given"' in answer.text
+    assert '<p class="error" id="error-vehicle_year">is required</p>' in answer.text
     listed = (await market.client.get("/v1/leads", headers=market.admin)).json()["items"]
     assert [lead["status"] for lead in listed] == ["rejected"]  # the unticked form stored nothing
 

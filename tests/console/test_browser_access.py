@@ -435,3 +435,25 @@ def test_an_operator_makes_a_publisher_on_a_phone_and_its_key_is_shown_once(site
         assert key not in page.content()
     finally:
         page.set_viewport_size(LAPTOP)
+
+
+def test_a_hosted_lead_form_passes_axe_and_fits_a_phone_empty_and_with_its_errors(site: Site) -> None:
+    """The page consumers fill in, most of them on a phone: as it opens, and sent back incomplete."""
+    page = site.page
+    publisher = site.scene.api("GET", "/v1/me", site.scene.publisher_key).json()["publisher_id"]
+    url = f"{site.base}/forms/{publisher}/auto_insurance"
+    problems = check_page(site, "consumer", "hosted-form", url)
+    page.set_viewport_size(PHONE)
+    try:
+        page.goto(url)
+        page.locator("form [type=submit]").first.click()  # nothing filled in
+        page.wait_for_load_state()
+        problems += _axe_problems(page, "hosted form sent back incomplete at phone")
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1] + 1, width
+        page.screenshot(
+            path=str(SCREENSHOTS / "access-consumer-hosted-form-errors-phone.png"), full_page=True
+        )
+    finally:
+        page.set_viewport_size(LAPTOP)
+    assert not problems, "\n".join(problems)
