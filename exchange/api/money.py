@@ -101,6 +101,44 @@ class BalanceOut(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
+async def record_payment_for(
+    services: Services, principal: Principal, buyer_id: str, data: PaymentIn
+) -> tuple[PaymentOut, bool]:
+    """Record a buyer's payment once per reference, audited; (the answer, whether it is new)."""
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        found = await conn.scalar(select(t.buyers.c.id).where(t.buyers.c.id == buyer_id))
+        if found is None:
+            raise NotFound(f"no buyer {buyer_id}")
+        transfer = await record_transfer(
+            conn,
+            "payment",
+            buyer_id,
+            amount_cents=data.amount_cents,
+            reference=data.reference,
+            at=dated(data.effective_date, now),
+            dated=data.effective_date is not None,
+            memo={"by": principal.key_id},
+        )
+        if transfer.is_new:
+            await record_change(
+                conn,
+                principal,
+                action="payment.create",
+                entity_type="payment",
+                entity_id=transfer.transaction_id,
+                after={
+                    "buyer_id": buyer_id,
+                    "amount_cents": data.amount_cents,
+                    "reference": data.reference,
+                    "effective_date": data.effective_date,
+                },
+                at=now,
+            )
+    out = PaymentOut(transaction_id=transfer.transaction_id, balance_cents=transfer.balance_cents)
+    return out, transfer.is_new
+
+
 class PaymentController(Controller):
     path = "/v1/buyers/{buyer_id:str}/payments"
     tags = ["money"]
@@ -122,40 +160,8 @@ class PaymentController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> Response[PaymentOut]:
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            found = await conn.scalar(select(t.buyers.c.id).where(t.buyers.c.id == buyer_id))
-            if found is None:
-                raise NotFound(f"no buyer {buyer_id}")
-            transfer = await record_transfer(
-                conn,
-                "payment",
-                buyer_id,
-                amount_cents=data.amount_cents,
-                reference=data.reference,
-                at=dated(data.effective_date, now),
-                dated=data.effective_date is not None,
-                memo={"by": principal.key_id},
-            )
-            if transfer.is_new:
-                await record_change(
-                    conn,
-                    principal,
-                    action="payment.create",
-                    entity_type="payment",
-                    entity_id=transfer.transaction_id,
-                    after={
-                        "buyer_id": buyer_id,
-                        "amount_cents": data.amount_cents,
-                        "reference": data.reference,
-                        "effective_date": data.effective_date,
-                    },
-                    at=now,
-                )
-        return Response(
-            PaymentOut(transaction_id=transfer.transaction_id, balance_cents=transfer.balance_cents),
-            status_code=201 if transfer.is_new else 200,
-        )
+        out, is_new = await record_payment_for(services, principal, buyer_id, data)
+        return Response(out, status_code=201 if is_new else 200)
 
 
 class BalanceController(Controller):

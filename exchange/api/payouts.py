@@ -15,10 +15,10 @@ from billing.exports import CSV_MEDIA_TYPE
 from billing.payments import record_transfer
 from billing.payouts import PayoutProposal, PayoutView, proposal_csv, propose_payouts, read_payouts
 from billing.periods import MONTH_PATTERN, dated, parse_month
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.finance import CsvOperation, download
 from exchange.api.params import PublisherId
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.storage import tables as t
@@ -76,6 +76,43 @@ class PayoutList(msgspec.Struct, frozen=True, kw_only=True):
     items: Annotated[list[PayoutView], msgspec.Meta(description="The publisher's payouts, newest first.")]
 
 
+async def record_payout_for(
+    services: Services, principal: Principal, publisher_id: str, data: PayoutIn
+) -> tuple[PayoutOut, bool]:
+    """Record money paid to a publisher once per reference, audited; (the answer, whether it is new).
+    More than is owed needs `force` and a note."""
+    if data.force and not (data.note and data.note.strip()):
+        raise field_invalid("note", "missing", "a forced payout needs a note saying why")
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        found = await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == publisher_id))
+        if found is None:
+            raise NotFound(f"no publisher {publisher_id}")
+        transfer = await record_transfer(
+            conn,
+            "payout",
+            publisher_id,
+            amount_cents=data.amount_cents,
+            reference=data.reference,
+            at=dated(data.effective_date, now),
+            dated=data.effective_date is not None,
+            force=data.force,
+            memo={"by": principal.key_id, "forced": data.force, "note": data.note},
+        )
+        if transfer.is_new:
+            await record_change(
+                conn,
+                principal,
+                action="payout.create",
+                entity_type="payout",
+                entity_id=transfer.transaction_id,
+                after={"publisher_id": publisher_id, **msgspec.to_builtins(data)},
+                at=now,
+            )
+    out = PayoutOut(transaction_id=transfer.transaction_id, balance_cents=transfer.balance_cents)
+    return out, transfer.is_new
+
+
 class PayoutController(Controller):
     path = "/v1/publishers/{publisher_id:str}/payouts"
     tags = ["money"]
@@ -97,38 +134,8 @@ class PayoutController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> Response[PayoutOut]:
-        if data.force and not (data.note and data.note.strip()):
-            raise field_invalid("note", "missing", "a forced payout needs a note saying why")
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            found = await conn.scalar(select(t.publishers.c.id).where(t.publishers.c.id == publisher_id))
-            if found is None:
-                raise NotFound(f"no publisher {publisher_id}")
-            transfer = await record_transfer(
-                conn,
-                "payout",
-                publisher_id,
-                amount_cents=data.amount_cents,
-                reference=data.reference,
-                at=dated(data.effective_date, now),
-                dated=data.effective_date is not None,
-                force=data.force,
-                memo={"by": principal.key_id, "forced": data.force, "note": data.note},
-            )
-            if transfer.is_new:
-                await record_change(
-                    conn,
-                    principal,
-                    action="payout.create",
-                    entity_type="payout",
-                    entity_id=transfer.transaction_id,
-                    after={"publisher_id": publisher_id, **msgspec.to_builtins(data)},
-                    at=now,
-                )
-        return Response(
-            PayoutOut(transaction_id=transfer.transaction_id, balance_cents=transfer.balance_cents),
-            status_code=201 if transfer.is_new else 200,
-        )
+        out, is_new = await record_payout_for(services, principal, publisher_id, data)
+        return Response(out, status_code=201 if is_new else 200)
 
     @get(
         "/",

@@ -18,8 +18,8 @@ from billing.periods import (
     read_periods,
     reopen_month,
 )
-from exchange.api.auth import PrincipalDep, roles
-from exchange.api.services import ServicesDep
+from exchange.api.auth import Principal, PrincipalDep, roles
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.errors import field_invalid
 
@@ -60,6 +60,55 @@ class PeriodHistory(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
+async def close_period_for(
+    services: Services, principal: Principal, month: str, note: str | None
+) -> PeriodView:
+    """Close an ended month, audited: no posting may be dated in it afterwards."""
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        closed = await close_month(
+            conn,
+            month,
+            by=principal.key_id,
+            role=principal.role,
+            note=note,
+            now=now,
+        )
+        await record_change(
+            conn,
+            principal,
+            action="period.close",
+            entity_type="period",
+            entity_id=month,
+            before={"status": "open"},
+            after=closed,
+            at=now,
+        )
+    return closed
+
+
+async def reopen_period_for(services: Services, principal: Principal, month: str, note: str) -> PeriodView:
+    """Reopen a closed month (operators), with the reason, audited."""
+    if not note.strip():
+        raise field_invalid("note", "missing", "say why the month must change again")
+    now = services.clock()
+    async with services.engine.begin() as conn:
+        reopened = await reopen_month(
+            conn, month, by=principal.key_id, role=principal.role, note=note, now=now
+        )
+        await record_change(
+            conn,
+            principal,
+            action="period.reopen",
+            entity_type="period",
+            entity_id=month,
+            before={"status": "closed"},
+            after={"status": "open", "note": note},
+            at=now,
+        )
+    return reopened
+
+
 class PeriodController(Controller):
     path = "/v1/periods"
     tags = ["money"]
@@ -93,27 +142,7 @@ class PeriodController(Controller):
         services: ServicesDep,
         data: JSONBody[CloseIn | None] = None,
     ) -> PeriodView:
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            closed = await close_month(
-                conn,
-                month,
-                by=principal.key_id,
-                role=principal.role,
-                note=data.note if data else None,
-                now=now,
-            )
-            await record_change(
-                conn,
-                principal,
-                action="period.close",
-                entity_type="period",
-                entity_id=month,
-                before={"status": "open"},
-                after=closed,
-                at=now,
-            )
-        return closed
+        return await close_period_for(services, principal, month, data.note if data else None)
 
     @post(
         "/{month:str}/reopen",
@@ -123,21 +152,4 @@ class PeriodController(Controller):
     async def reopen(
         self, month: MonthPath, data: JSONBody[ReopenIn], principal: PrincipalDep, services: ServicesDep
     ) -> PeriodView:
-        if not data.note.strip():
-            raise field_invalid("note", "missing", "say why the month must change again")
-        now = services.clock()
-        async with services.engine.begin() as conn:
-            reopened = await reopen_month(
-                conn, month, by=principal.key_id, role=principal.role, note=data.note, now=now
-            )
-            await record_change(
-                conn,
-                principal,
-                action="period.reopen",
-                entity_type="period",
-                entity_id=month,
-                before={"status": "closed"},
-                after={"status": "open", "note": data.note},
-                at=now,
-            )
-        return reopened
+        return await reopen_period_for(services, principal, month, data.note)

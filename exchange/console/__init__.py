@@ -18,6 +18,7 @@ from exchange.console.explain import ConsoleExplainController
 from exchange.console.flow import FlowController
 from exchange.console.leads import ConsoleLeadController
 from exchange.console.money import AccountController, MoneyController
+from exchange.console.money_actions import MoneyActionsController, PeriodActionsController
 from exchange.console.render import EXCEPTION_HANDLERS, check_csrf
 from exchange.console.reports import ChartsController
 from exchange.console.returns import ConsoleReturnController
@@ -40,6 +41,8 @@ def console_router() -> Router:
             MoneyController,
             ConsoleAccountsController,
             AccountController,
+            MoneyActionsController,
+            PeriodActionsController,
             ConsoleKeysController,
             ChartsController,
             ConsoleCampaignController,

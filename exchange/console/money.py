@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from billing.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from billing.ledger import HOUSE_ACCOUNTS
-from billing.periods import month_of, resolve_span
+from billing.payouts import proposal_csv, propose_payouts
+from billing.periods import month_of, parse_month, read_period_events, read_periods, resolve_span
 from billing.settlements import (
     COLUMNS,
     Settlement,
@@ -106,6 +107,12 @@ class MoneyController(Controller):
         span = settlement_span(services, month, since, until)
         settlement = await _settlement(services, span)
         query = f"since={span[0].isoformat()}&until={span[1].isoformat()}"
+        # The month the period shows, to close or reopen: the one it starts in.
+        shown_month = month_of(span[0])
+        async with services.engine.connect() as conn:
+            closed_months = {p.month for p in await read_periods(conn)}
+            history = await read_period_events(conn, shown_month)
+        month_end = parse_month(shown_month)[1]
         return await page(
             request,
             services,
@@ -119,6 +126,10 @@ class MoneyController(Controller):
             since=since or "",
             until=until or "",
             download_query=query,
+            shown_month=shown_month,
+            month_closed=shown_month in closed_months,
+            month_ended=services.clock().date() > month_end,
+            history=history,
         )
 
     @get("/settlement.csv", include_in_schema=False)
@@ -143,6 +154,17 @@ class MoneyController(Controller):
     ) -> Response[bytes]:
         return await _settlement_file(services, viewer, (month, since, until), "xlsx")
 
+    @get("/payouts.csv", include_in_schema=False)
+    async def payout_run(
+        self, services: ServicesDep, viewer: ViewerDep, month: Text = None
+    ) -> Response[bytes]:
+        """The payout run for the month, as GET /v1/payouts/proposal?format=csv gives it."""
+        viewer.require("operator", "finance")
+        last = parse_month(month or month_of(services.clock()))[1]
+        async with services.engine.connect() as conn:
+            proposal = await propose_payouts(conn, last, 0)
+        return download(proposal_csv(proposal), CSV_MEDIA_TYPE, f"payout-run_{last.isoformat()}.csv")
+
 
 async def _settlement_file(
     services: Services, viewer: Principal, asked: tuple[str | None, str | None, str | None], kind: str
@@ -166,6 +188,59 @@ def statement_span(services: Services, since: str | None, until: str | None) -> 
     return first, last
 
 
+async def account_page(
+    request: Request[Any, Any, Any],
+    services: Services,
+    viewer: Principal,
+    account_id: str,
+    since: str | None = None,
+    until: str | None = None,
+    *,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> Response[str]:
+    """An account's page (staff, or the account itself): its terms, balance and statement; for
+    staff the forms that record money, for operators its keys. A form's errors come back on it."""
+    balance = await read_account_balance(services, viewer, account_id)
+    first, last = statement_span(services, since, until)
+    async with services.engine.connect() as conn:
+        account = await find_account(conn, account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id}")
+        statement = await read_statement(conn, account, period(first, last))
+    document = {"buyer": "invoice", "publisher": "remittance"}.get(account.type)
+    details: Any = None
+    if account.type == "publisher":
+        details = await read_publisher(services, account_id)
+    elif account.type == "buyer":
+        details = await read_buyer(services, account_id)
+    keys = None
+    if viewer.role == "operator" and details is not None:
+        keys = await keys_page(services, account_id=account_id, limit=100)
+    return await page(
+        request,
+        services,
+        "account.html",
+        viewer,
+        status=422 if errors else 200,
+        title=f"{account.name}",
+        account=account,
+        balance=balance,
+        statement=statement,
+        document=document,
+        details=details,
+        keys=keys,
+        roles=("publisher",) if account.type == "publisher" else ("buyer",),
+        verticals=[v.key for v in await services.verticals.all()],
+        back=f"/console/accounts/{account_id}",
+        since=first.isoformat(),
+        until=last.isoformat(),
+        values={k: v for k, v in (form or {}).items() if isinstance(v, str)},
+        errors=errors or {},
+        records_money=viewer.role in ("operator", "finance") and details is not None,
+    )
+
+
 class AccountController(Controller):
     path = "/console/accounts/{account_id:str}"
     dependencies = {"viewer": Provide(provide_viewer)}
@@ -180,40 +255,7 @@ class AccountController(Controller):
         since: Text = None,
         until: Text = None,
     ) -> Response[str]:
-        balance = await read_account_balance(services, viewer, account_id)
-        first, last = statement_span(services, since, until)
-        async with services.engine.connect() as conn:
-            account = await find_account(conn, account_id)
-            if account is None:
-                raise NotFound(f"no account {account_id}")
-            statement = await read_statement(conn, account, period(first, last))
-        document = {"buyer": "invoice", "publisher": "remittance"}.get(account.type)
-        details: Any = None
-        if account.type == "publisher":
-            details = await read_publisher(services, account_id)
-        elif account.type == "buyer":
-            details = await read_buyer(services, account_id)
-        keys = None
-        if viewer.role == "operator" and details is not None:
-            keys = await keys_page(services, account_id=account_id, limit=100)
-        return await page(
-            request,
-            services,
-            "account.html",
-            viewer,
-            title=f"{account.name}",
-            account=account,
-            balance=balance,
-            statement=statement,
-            document=document,
-            details=details,
-            keys=keys,
-            roles=("publisher",) if account.type == "publisher" else ("buyer",),
-            verticals=[v.key for v in await services.verticals.all()],
-            back=f"/console/accounts/{account_id}",
-            since=first.isoformat(),
-            until=last.isoformat(),
-        )
+        return await account_page(request, services, viewer, account_id, since, until)
 
     @get("/document", include_in_schema=False)
     async def document(
