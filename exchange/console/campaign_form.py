@@ -14,9 +14,9 @@ import msgspec
 
 from buyers.campaigns import Campaign
 from buyers.schedule import DAYS
+from exchange.console.delivery_form import delivery_of, delivery_values
 from exchange.console.fields import text as _text
 from exchange.console.fields import whole as _int
-from exchange.errors import field_invalid
 
 GRADES = ("A", "B", "C", "D")
 PERIODS = ("hour", "day", "week", "month")
@@ -93,16 +93,11 @@ def changes_of(form: Mapping[str, Any]) -> dict[str, Any]:
 
 def new_campaign_of(form: Mapping[str, Any], buyer_id: str) -> dict[str, Any]:
     """A whole campaign from the create form: the common settings, its vertical and delivery."""
-    text = _text(form, "delivery") or "{}"
-    try:
-        delivery = json.loads(text)
-    except ValueError as exc:
-        raise field_invalid("delivery", "malformed_json", f"delivery must be a JSON object: {exc}") from None
     return {
         **changes_of(form),
         "buyer_id": buyer_id,
         "vertical": _text(form, "vertical"),
-        "delivery": delivery,
+        "delivery": delivery_of(form) or {},
         "active": _text(form, "active") != "no",
     }
 
@@ -112,8 +107,9 @@ def values_of(campaign: Campaign | None, form: Mapping[str, Any] | None = None) 
     if form is not None:
         return {key: value for key, value in form.items() if isinstance(value, str)}
     if campaign is None:
-        return {"pricing.model": "fixed", "caps[0].period": "day"}
+        return {"pricing.model": "fixed", "caps[0].period": "day", "delivery.kind": "http"}
     values: dict[str, str] = {"name": campaign.name or "", "pricing.model": "fixed"}
+    values |= delivery_values(campaign.delivery)
     for n, cap in enumerate(campaign.caps):
         values[f"caps[{n}].period"] = cap.period
         values[f"caps[{n}].max_leads"] = "" if cap.max_leads is None else str(cap.max_leads)

@@ -31,6 +31,15 @@ from exchange.console.campaign_form import (
     row_count,
     values_of,
 )
+from exchange.console.delivery_form import (
+    ANSWER_FORMATS,
+    BODY_FORMATS,
+    EMAIL_FORMATS,
+    ERROR_ALIASES,
+    KINDS,
+    delivery_of,
+)
+from exchange.console.delivery_form import FIELDS as DELIVERY_FIELDS
 from exchange.console.fields import converted, form_of
 from exchange.console.fields import placed_errors as placed
 from exchange.console.render import ViewerDep, page, provide_viewer
@@ -47,7 +56,7 @@ def status_of(campaign: Campaign) -> str:
 
 def _fields(values: dict[str, str]) -> set[str]:
     """Every field name the form shows: an error naming one is shown beside it."""
-    names = {"name", "buyer_id", "vertical", "delivery", "schedule.timezone", "pricing.model"}
+    names = {"name", "buyer_id", "vertical", "schedule.timezone", "pricing.model"} | DELIVERY_FIELDS
     names |= {"pricing.floor_cents"} | {f"pricing.cents_by_grade.{g}" for g in GRADES}
     names |= {f"schedule.hours.{day}" for day in DAYS}
     for n in range(row_count(values, "caps")):
@@ -58,7 +67,11 @@ def _fields(values: dict[str, str]) -> set[str]:
 
 
 def placed_errors(exc: ExchangeError, values: dict[str, str]) -> dict[str, list[str]]:
-    return placed(exc, _fields(values))
+    errors = placed(exc, _fields(values) | set(ERROR_ALIASES))
+    for api_name, form_name in ERROR_ALIASES.items():
+        if api_name in errors:
+            errors.setdefault(form_name, []).extend(errors.pop(api_name))
+    return errors
 
 
 async def _form_page(
@@ -83,6 +96,10 @@ async def _form_page(
         status_of=status_of,
         values=values,
         errors=errors or {},
+        delivery_kinds=KINDS,
+        body_formats=BODY_FORMATS,
+        answer_formats=ANSWER_FORMATS,
+        email_formats=EMAIL_FORMATS,
         caps_rows=row_count(values, "caps"),
         filter_rows=row_count(values, "filters"),
         grades=GRADES,
@@ -166,7 +183,11 @@ class ConsoleCampaignController(Controller):
         current = await campaign_for(services, viewer, campaign_id)
         form = await form_of(request)
         try:
-            await update_campaign_for(services, viewer, campaign_id, changes_of(form))
+            changes = changes_of(form)
+            delivery = delivery_of(form)
+            if delivery is not None and delivery != current.delivery:  # untouched, it is not sent
+                changes["delivery"] = delivery
+            await update_campaign_for(services, viewer, campaign_id, changes)
         except ExchangeError as exc:
             if exc.status_code != 422:
                 raise

@@ -457,3 +457,39 @@ def test_a_hosted_lead_form_passes_axe_and_fits_a_phone_empty_and_with_its_error
     finally:
         page.set_viewport_size(LAPTOP)
     assert not problems, "\n".join(problems)
+
+
+def test_the_campaign_form_shows_the_parts_its_choices_use_and_creates_from_plain_fields(site: Site) -> None:
+    page = site.page
+    sign_out(site)
+    site.scene.sign_in(site.scene.buyer_key)
+    seeded = site.scene.api("GET", f"/v1/campaigns/{site.scene.campaign_id}").json()
+    post_url = seeded["delivery"]["post"]["url"]
+    page.goto(f"{site.base}/console/campaigns/new")
+    visible = {part: page.locator(f"#{part}").is_visible() for part in ("delivery-http", "delivery-email")}
+    assert visible == {"delivery-http": True, "delivery-email": False}
+    assert page.locator("#pricing-fixed").is_visible() and not page.locator("#pricing-bid").is_visible()
+    assert not page.locator("#delivery-ping").is_visible()  # fixed pricing sends no ping
+    page.select_option("#f-pricing\\.model", "bid")
+    assert page.locator("#delivery-ping").is_visible() and page.locator("#pricing-bid").is_visible()
+    page.select_option("#f-delivery\\.kind", "email")
+    assert page.locator("#delivery-email").is_visible() and not page.locator("#delivery-http").is_visible()
+
+    page.select_option("#f-pricing\\.model", "fixed")
+    page.select_option("#f-delivery\\.kind", "http")
+    page.fill("#f-name", "Made in the browser")
+    page.fill("#f-pricing\\.cents_by_grade\\.A", "900")
+    page.fill("#f-delivery\\.post\\.url", post_url)
+    page.fill("#f-delivery\\.post\\.response\\.accepted\\.path", "status")
+    page.fill("#f-delivery\\.post\\.response\\.accepted\\.equals", "ok")
+    page.click("#save-campaign")
+    page.wait_for_url("**/console/campaigns/cmp_*")
+    made = site.scene.api("GET", f"/v1/campaigns/{page.url.rsplit('/', 1)[1]}").json()
+    assert made["name"] == "Made in the browser" and made["pricing"]["cents_by_grade"] == {"A": 900}
+    assert made["delivery"]["post"] == {
+        "url": post_url,
+        "format": "json",
+        "response": {"format": "json", "accepted": {"path": "status", "equals": "ok"}},
+    }
+    # It must not buy the leads the other tests count on.
+    site.scene.api("DELETE", f"/v1/campaigns/{made['id']}")

@@ -4,6 +4,7 @@ API shows it, and every change made from a page is the API's own (it reads back 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 from typing import Any
@@ -279,3 +280,129 @@ async def test_the_explain_page_names_the_cap_that_stopped_an_unsold_lead(market
     stranger = await market.publisher(name="Other Leads")
     await sign_in(market.client, stranger.key)
     assert (await market.client.get(f"/console/leads/{lead_id}/explain")).status_code == 404
+
+
+async def test_a_buyer_builds_a_bid_campaigns_delivery_from_plain_fields_and_it_sells(market: Market) -> None:
+    """No JSON typed: the ping's and the post's addresses and answer rules, then a lead sells
+    through exactly what the form made."""
+    publisher, buyer = await market.publisher(), await market.buyer()
+    await market.fund(buyer, 100_000)
+    async with serve(FakeBuyer(bid=14.0)) as (fake,):
+        url = fake.delivery()["post"]["url"].removesuffix("/post")
+        await sign_in(market.client, buyer.key)
+        made = await _form_post(
+            market,
+            "/console/campaigns/new",
+            "/console/campaigns/new",
+            name="Built by hand",
+            vertical="auto_insurance",
+            **{
+                "pricing.model": "bid",
+                "pricing.floor_cents": "100",
+                "delivery.kind": "http",
+                "delivery.post.url": f"{url}/post",
+                "delivery.post.format": "json",
+                "delivery.post.response.format": "json",
+                "delivery.post.response.accepted.path": "status",
+                "delivery.post.response.accepted.equals": "ok",
+                "delivery.ping.url": f"{url}/ping",
+                "delivery.ping.format": "json",
+                "delivery.ping.response.format": "json",
+                "delivery.ping.response.accepted.path": "status",
+                "delivery.ping.response.accepted.equals": "ok",
+                "delivery.ping.response.price": "bid",
+            },
+        )
+        assert made.status_code == 303, made.text[:3000]
+        campaign_id = made.headers["location"].rsplit("/", 1)[1]
+        stored = (await market.client.get(f"/v1/campaigns/{campaign_id}", headers=market.admin)).json()
+        rule = {"format": "json", "accepted": {"path": "status", "equals": "ok"}}
+        assert stored["delivery"] == {
+            "adapter": "http",
+            "post": {"url": f"{url}/post", "format": "json", "response": rule},
+            "ping": {"url": f"{url}/ping", "format": "json", "response": {**rule, "price": "bid"}},
+        }
+        sold = await market.post_lead(publisher, auto_insurance_lead())
+    assert sold.json()["status"] == "sold", sold.text
+    lead = await market.client.get(f"/v1/leads/{sold.json()['lead_id']}", headers=market.admin)
+    assert [(sale["campaign_id"], sale["price_cents"]) for sale in lead.json()["sales"]] == [
+        (campaign_id, 1400)
+    ]
+
+    # Read back, the form shows the plain fields, and saving it untouched changes nothing.
+    page = (await market.client.get(f"/console/campaigns/{campaign_id}")).text
+    assert re.search(r'<option value="http" selected>', page)
+    assert f'value="{url}/ping"' in page
+    saved = await _form_post(
+        market,
+        f"/console/campaigns/{campaign_id}",
+        f"/console/campaigns/{campaign_id}",
+        **_shown_values(page),
+    )
+    assert saved.status_code == 303, saved.text[:2000]
+    after = (await market.client.get(f"/v1/campaigns/{campaign_id}", headers=market.admin)).json()
+    assert after["delivery"] == stored["delivery"]
+    audit = await market.client.get("/v1/audit", params={"entity_id": campaign_id}, headers=market.admin)
+    changed = [row for row in audit.json()["items"] if row["action"] == "campaign.update"]
+    assert all("delivery" not in (row.get("after") or {}) for row in changed), changed
+
+
+def _shown_values(page: str) -> dict[str, str]:
+    """The form's fields as a browser would send them untouched: inputs, selected options, text."""
+    form = page.split('id="campaign-form"', 1)[1].split("</form>", 1)[0]
+    values: dict[str, str] = {}
+    for tag in re.findall(r"<input [^>]*>", form):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and name.group(1) != "csrf_token":
+            values[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, options in re.findall(r'<select [^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option(?: value="([^"]*)")? selected>([^<]*)<', options)
+        if chosen:
+            values[name] = html.unescape(chosen.group(1) or chosen.group(2))
+    for name, body in re.findall(r'<textarea [^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[name] = html.unescape(body)
+    return values
+
+
+async def test_a_plain_delivery_field_the_api_refuses_is_marked_beside_it(market: Market) -> None:
+    buyer = await market.buyer()
+    await sign_in(market.client, buyer.key)
+    answer = await _form_post(
+        market,
+        "/console/campaigns/new",
+        "/console/campaigns/new",
+        vertical="auto_insurance",
+        **{
+            "pricing.model": "fixed",
+            "pricing.cents_by_grade.A": "1000",
+            "delivery.kind": "http",
+            "delivery.post.url": "ftp://buyer.example/leads",
+        },
+    )
+    assert answer.status_code == 422
+    error = re.search(r'id="err-delivery\.post\.url"[^>]*>([^<]+)<', answer.text)
+    assert error is not None, answer.text[:4000]
+    tag = re.search(r'<input id="f-delivery\.post\.url"[^>]*>', answer.text)
+    assert tag is not None and 'aria-invalid="true"' in tag.group(0)
+    listed = await market.client.get("/v1/campaigns", headers=market.admin)
+    assert listed.json()["items"] == []
+
+
+async def test_a_delivery_the_plain_fields_cannot_say_is_shown_and_kept_as_json(market: Market) -> None:
+    buyer = await market.buyer()
+    async with serve(FakeBuyer()) as (fake,):
+        made = await market.campaign(
+            buyer, fake.delivery(bid=False), pricing=FIXED
+        )  # a timeout_ms, a reference
+    await sign_in(market.client, buyer.key)
+    page = (await market.client.get(f"/console/campaigns/{made['id']}")).text
+    assert '<option value="json" selected>' in page
+    shown = _shown_values(page)
+    assert json.loads(shown["delivery"]) == made["delivery"]
+    shown["caps[0].max_leads"] = "7"
+    saved = await _form_post(
+        market, f"/console/campaigns/{made['id']}", f"/console/campaigns/{made['id']}", **shown
+    )
+    assert saved.status_code == 303, saved.text[:2000]
+    after = (await market.client.get(f"/v1/campaigns/{made['id']}", headers=market.admin)).json()
+    assert after["delivery"] == made["delivery"] and after["caps"][0]["max_leads"] == 7
