@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from billing.statements import LedgerEntryView, period, read_entries
-from exchange.api.leads import LeadEventView, LeadFilter, lead_events_for, lead_page_for, lead_view_for
+from exchange.api.leads import LeadEventView, lead_events_for, lead_page_for, lead_view_for
 from exchange.api.params import LeadId
 from exchange.api.services import ServicesDep
+from exchange.console.flow import STATUSES, Filter, flow_filter
+from exchange.console.money import day_of
 from exchange.console.render import ViewerDep, page, provide_viewer
 from exchange.console.returns import REASONS, returnable
+from exchange.errors import field_invalid
 
 LIST_ROWS = 100
+STAFF = ("operator", "finance")
+Rows = Annotated[int, Parameter(ge=1, le=500, description="Leads per page.")]
 # A lead's events fit one page: even a long auction makes a few hundred.
 TIMELINE_EVENTS = 5000
 # A lead's ledger postings: a sale, its returns and their reversals, a few transactions at most.
@@ -43,16 +51,43 @@ def auction_rows(events: list[LeadEventView]) -> list[dict[str, Any]]:
     return rows
 
 
+def _older_link(shown: dict[str, str], cursor: str | None) -> str | None:
+    """The address of the next page under the same filters; None on the last page."""
+    if cursor is None:
+        return None
+    return "/console/leads?" + urlencode({**{k: v for k, v in shown.items() if v}, "cursor": cursor})
+
+
 class ConsoleLeadController(Controller):
     path = "/console/leads"
     dependencies = {"viewer": Provide(provide_viewer)}
 
     @get("/", include_in_schema=False)
     async def leads(
-        self, request: Request[Any, Any, Any], services: ServicesDep, viewer: ViewerDep
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        viewer: ViewerDep,
+        status: Filter = None,
+        vertical: Filter = None,
+        publisher: Filter = None,
+        sub_id: Filter = None,
+        since: Filter = None,
+        until: Filter = None,
+        cursor: Filter = None,
+        limit: Rows = LIST_ROWS,
     ) -> Response[str]:
-        """The newest leads the account may see: all for staff, a publisher's own, a buyer's bought."""
-        found = await lead_page_for(services, viewer, LeadFilter(), limit=LIST_ROWS, cursor=None)
+        """The newest leads the account may see (all for staff, a publisher's own, a buyer's
+        bought), filtered as GET /v1/leads filters them, a page at a time."""
+        only = flow_filter(vertical, publisher if viewer.role in STAFF else None, sub_id, status)
+        first, last = day_of(since, "since"), day_of(until, "until")
+        if first is not None and last is not None and first > last:
+            raise field_invalid("since", "after_until", f"{first} is after until {last}")
+        only = replace(only, since=first, until=last)
+        found = await lead_page_for(services, viewer, only, limit=limit, cursor=cursor or None)
+        shown = {"status": status, "vertical": vertical, "publisher": publisher, "sub_id": sub_id}
+        shown |= {"since": since, "until": until}
+        shown = {name: value or "" for name, value in shown.items()}
         return await page(
             request,
             services,
@@ -62,6 +97,12 @@ class ConsoleLeadController(Controller):
             leads=found.items,
             returnable=await returnable(services, viewer, found.items),
             reasons=REASONS,
+            shown=shown,
+            statuses=STATUSES,
+            verticals=[v.key for v in await services.verticals.all()],
+            older=_older_link(
+                {**shown, "limit": str(limit) if limit != LIST_ROWS else ""}, found.next_cursor
+            ),
         )
 
     @get("/{lead_id:str}", include_in_schema=False)

@@ -406,3 +406,36 @@ async def test_a_delivery_the_plain_fields_cannot_say_is_shown_and_kept_as_json(
     assert saved.status_code == 303, saved.text[:2000]
     after = (await market.client.get(f"/v1/campaigns/{made['id']}", headers=market.admin)).json()
     assert after["delivery"] == made["delivery"] and after["caps"][0]["max_leads"] == 7
+
+
+async def test_the_lead_list_filters_and_pages_within_what_the_role_may_see(market: Market) -> None:
+    publisher, other = await market.publisher(), await market.publisher(name="Other Leads")
+    mine = [
+        (await market.post_lead(publisher, auto_insurance_lead(sub_id=f"s{n % 2}"))).json() for n in range(5)
+    ]
+    theirs = (await market.post_lead(other, auto_insurance_lead())).json()
+    await sign_in(market.client, publisher.key)
+    # Its own leads only, whatever the filter asks: a publisher has no publisher filter.
+    page = (await market.client.get("/console/leads", params={"publisher": other.id})).text
+    assert theirs["lead_id"] not in page and 'id="leads-publisher"' not in page
+    only = (await market.client.get("/console/leads", params={"sub_id": "s1"})).text
+    expected = {lead["lead_id"] for n, lead in enumerate(mine) if n % 2 == 1}
+    assert set(re.findall(r'id="lead-(lead_[a-z0-9]+)"', only)) == expected
+    bad = await market.client.get("/console/leads", params={"status": "sideways"})
+    assert bad.status_code == 422 and "status must be one of" in html.unescape(bad.text)
+    backwards = await market.client.get(
+        "/console/leads", params={"since": "2026-12-02", "until": "2026-12-01"}
+    )
+    assert backwards.status_code == 422
+
+    await sign_in(market.client, ADMIN_KEY)
+    seen: list[str] = []
+    address: str | None = "/console/leads?sub_id=s0&limit=1"  # a page of one, to page
+    while address:
+        shown = (await market.client.get(address)).text
+        seen += re.findall(r'id="lead-(lead_[a-z0-9]+)"', shown)
+        link = re.search(r'<a href="([^"]+)" id="leads-older">', shown)
+        address = html.unescape(link.group(1)) if link else None
+        if address:
+            assert "sub_id=s0" in address and "limit=1" in address  # the next page keeps them
+    assert seen == [lead["lead_id"] for n, lead in reversed(list(enumerate(mine))) if n % 2 == 0]
