@@ -23,7 +23,7 @@ from exchange.api.keys import KeyIn, create_key_for, keys_page, revoke_key_for
 from exchange.api.params import KeyId
 from exchange.api.publishers import PublisherIn, create_publisher_for, publishers_page
 from exchange.api.services import Services, ServicesDep
-from exchange.console.fields import converted, form_of, placed_errors, text, whole
+from exchange.console.fields import converted, form_of, placed_errors, shown_values, text, whole
 from exchange.console.render import ViewerDep, page, provide_viewer
 from exchange.errors import ExchangeError, field_invalid
 from exchange.types import Role
@@ -61,6 +61,38 @@ Text = Annotated[str | None, Parameter(description="A form field; empty means no
 
 # Answers that show a key must never be kept by a browser or a proxy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def key_shown(
+    request: Request[Any, Any, Any],
+    services: Services,
+    viewer: Principal,
+    title: str,
+    *,
+    kind: str,
+    account: Any,
+    key_id: str,
+    api_key: str,
+) -> Response[str]:
+    """The page that shows a new key, once: never kept by a browser or a proxy. A new publisher's
+    shows where it sends leads too (its inbox, FTP login and hosted forms)."""
+    publisher = kind == "publisher"
+    answer = await page(
+        request,
+        services,
+        "key_shown.html",
+        viewer,
+        status=201,
+        title=title,
+        kind=kind,
+        account=account,
+        key_id=key_id,
+        api_key=api_key,
+        verticals=[v.key for v in await services.verticals.all()] if publisher else [],
+        public_url=(services.settings.public_url or str(request.base_url)).rstrip("/"),
+    )
+    answer.headers.update(NO_STORE)
+    return answer
 
 
 def publisher_of(form: Mapping[str, Any]) -> PublisherIn:
@@ -147,7 +179,7 @@ async def _accounts_page(
         zones=ZONES,
         grades=GRADES,
         kind=kind,
-        values={k: v for k, v in (form or {}).items() if isinstance(v, str)},
+        values=shown_values(form),
         errors=errors or {},
     )
 
@@ -192,22 +224,16 @@ class ConsoleAccountsController(Controller):
             known = PUBLISHER_FIELDS if kind == "publisher" else BUYER_FIELDS
             errors = placed_errors(exc, known)
             return await _accounts_page(request, services, viewer, kind=kind, form=form, errors=errors)
-        answer = await page(
+        return await key_shown(
             request,
             services,
-            "key_shown.html",
             viewer,
-            status=201,
-            title=f"{kind.capitalize()} {created.name} created",
+            f"{kind.capitalize()} {created.name} created",
             kind=kind,
             account=created,
             key_id=created.key_id,
             api_key=created.api_key,
-            verticals=[v.key for v in await services.verticals.all()],
-            public_url=(services.settings.public_url or str(request.base_url)).rstrip("/"),
         )
-        answer.headers.update(NO_STORE)
-        return answer
 
 
 async def _keys_page(
@@ -239,7 +265,7 @@ async def _keys_page(
         role=role or "",
         account_id=account_id or "",
         query=query,
-        values={k: v for k, v in (form or {}).items() if isinstance(v, str)},
+        values=shown_values(form),
         errors=errors or {},
     )
 
@@ -278,22 +304,16 @@ class ConsoleKeysController(Controller):
             for field in ("publisher_id", "buyer_id"):  # both are the form's one account field
                 errors.setdefault("account_id", []).extend(errors.pop(field, []))
             return await _keys_page(request, services, viewer, form=form, errors=errors)
-        answer = await page(
+        return await key_shown(
             request,
             services,
-            "key_shown.html",
             viewer,
-            status=201,
-            title=f"Key {created.name} created",
+            f"Key {created.name} created",
             kind="key",
             account=created,
             key_id=created.id,
             api_key=created.api_key,
-            verticals=[],
-            public_url="",
         )
-        answer.headers.update(NO_STORE)
-        return answer
 
     @post("/{key_id:str}/revoke", include_in_schema=False, status_code=303)
     async def revoke(

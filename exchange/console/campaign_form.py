@@ -15,6 +15,7 @@ import msgspec
 from buyers.campaigns import Campaign
 from buyers.schedule import DAYS
 from exchange.console.delivery_form import delivery_of, delivery_values
+from exchange.console.fields import shown_values
 from exchange.console.fields import text as _text
 from exchange.console.fields import whole as _int
 
@@ -105,7 +106,7 @@ def new_campaign_of(form: Mapping[str, Any], buyer_id: str) -> dict[str, Any]:
 def values_of(campaign: Campaign | None, form: Mapping[str, Any] | None = None) -> dict[str, str]:
     """What each field shows: as sent when the form comes back with errors, else the campaign's."""
     if form is not None:
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        return shown_values(form)
     if campaign is None:
         return {"pricing.model": "fixed", "caps[0].period": "day", "delivery.kind": "http"}
     values: dict[str, str] = {"name": campaign.name or "", "pricing.model": "fixed"}

@@ -62,6 +62,11 @@ def placed_errors(exc: ExchangeError, known: set[str]) -> dict[str, list[str]]:
     return dict(placed)
 
 
+def shown_values(form: Mapping[str, Any] | None) -> dict[str, str]:
+    """A form's text fields as sent, to show again beside its errors."""
+    return {key: value for key, value in (form or {}).items() if isinstance(value, str)}
+
+
 async def form_of(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """A POSTed form's fields, without its CSRF token."""
     return {key: value for key, value in (await request.form()).items() if key != "csrf_token"}

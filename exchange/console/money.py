@@ -39,6 +39,7 @@ from exchange.api.money import BalanceOut, read_account_balance
 from exchange.api.params import AccountId
 from exchange.api.publishers import read_publisher
 from exchange.api.services import Services, ServicesDep
+from exchange.console.fields import shown_values
 from exchange.console.render import ViewerDep, page, provide_viewer
 from exchange.errors import NotFound, field_invalid
 from exchange.storage import tables as t
@@ -235,7 +236,7 @@ async def account_page(
         back=f"/console/accounts/{account_id}",
         since=first.isoformat(),
         until=last.isoformat(),
-        values={k: v for k, v in (form or {}).items() if isinstance(v, str)},
+        values=shown_values(form),
         errors=errors or {},
         records_money=viewer.role in ("operator", "finance") and details is not None,
     )
