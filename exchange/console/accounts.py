@@ -24,7 +24,7 @@ from exchange.api.params import KeyId
 from exchange.api.publishers import PublisherIn, create_publisher_for, publishers_page
 from exchange.api.services import Services, ServicesDep
 from exchange.console.fields import converted, form_of, placed_errors, shown_values, text, whole
-from exchange.console.render import ViewerDep, page, provide_viewer
+from exchange.console.render import NO_STORE, ViewerDep, page, provide_viewer
 from exchange.errors import ExchangeError, field_invalid
 from exchange.types import Role
 
@@ -58,9 +58,6 @@ BUYER_FIELDS = {"name", "timezone", "credit_limit_cents"}
 KEY_FIELDS = {"role", "name", "publisher_id", "buyer_id"}
 Cursor = Annotated[str | None, Parameter(description="Where the previous page ended.")]
 Text = Annotated[str | None, Parameter(description="A form field; empty means not given.")]
-
-# Answers that show a key must never be kept by a browser or a proxy.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 async def key_shown(

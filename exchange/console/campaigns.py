@@ -14,6 +14,7 @@ from buyers.campaigns import Campaign, CampaignIn
 from buyers.schedule import DAYS
 from exchange.api.auth import Principal
 from exchange.api.campaigns import (
+    CampaignSaved,
     archive_campaign_for,
     campaign_for,
     campaigns_for,
@@ -42,7 +43,7 @@ from exchange.console.delivery_form import (
 from exchange.console.delivery_form import FIELDS as DELIVERY_FIELDS
 from exchange.console.fields import converted, form_of
 from exchange.console.fields import placed_errors as placed
-from exchange.console.render import ViewerDep, page, provide_viewer
+from exchange.console.render import NO_STORE, ViewerDep, page, provide_viewer
 from exchange.errors import ExchangeError, field_invalid
 
 LIST = "/console/campaigns"
@@ -110,6 +111,25 @@ async def _form_page(
     )
 
 
+async def _saved(
+    request: Request[Any, Any, Any], services: Services, viewer: Principal, saved: CampaignSaved
+) -> Response[Any]:
+    """Back to the campaign; but a webhook signing secret made by this save is shown first, once,
+    on a page no browser keeps (the API answers it this once too)."""
+    if not saved.webhook_secret:
+        return Redirect(f"{LIST}/{saved.id}", status_code=303)
+    answer = await page(
+        request,
+        services,
+        "secret_shown.html",
+        viewer,
+        title=f"Campaign {saved.name or saved.id} saved",
+        campaign=saved,
+    )
+    answer.headers.update(NO_STORE)
+    return answer
+
+
 class ConsoleCampaignController(Controller):
     path = LIST
     dependencies = {"viewer": Provide(provide_viewer)}
@@ -157,7 +177,7 @@ class ConsoleCampaignController(Controller):
             return await _form_page(
                 request, services, viewer, None, form=form, errors=placed_errors(exc, form)
             )
-        return Redirect(f"{LIST}/{saved.id}", status_code=303)
+        return await _saved(request, services, viewer, saved)
 
     @get("/{campaign_id:str}", include_in_schema=False)
     async def campaign(
@@ -187,13 +207,13 @@ class ConsoleCampaignController(Controller):
             delivery = delivery_of(form)
             if delivery is not None and delivery != current.delivery:  # untouched, it is not sent
                 changes["delivery"] = delivery
-            await update_campaign_for(services, viewer, campaign_id, changes)
+            saved = await update_campaign_for(services, viewer, campaign_id, changes)
         except ExchangeError as exc:
             if exc.status_code != 422:
                 raise
             errors = placed_errors(exc, form)
             return await _form_page(request, services, viewer, current, form=form, errors=errors)
-        return Redirect(f"{LIST}/{campaign_id}", status_code=303)
+        return await _saved(request, services, viewer, saved)
 
     @post("/{campaign_id:str}/pause", include_in_schema=False, status_code=303)
     async def pause(self, services: ServicesDep, viewer: ViewerDep, campaign_id: CampaignId) -> Redirect:

@@ -18,6 +18,8 @@ from exchange.console.session import csrf_holds, csrf_token, session_principal
 from exchange.errors import ExchangeError, Forbidden
 
 SIGN_IN = "/console/sign-in"
+# Answers that show a secret (a new key, a signing secret) must never be kept by a browser or a proxy.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The header the flow's script sends: such a request gets a 401, not a page to sign in on.
 FETCH_HEADER = "x-console-fetch"
 

@@ -439,3 +439,26 @@ async def test_the_lead_list_filters_and_pages_within_what_the_role_may_see(mark
         if address:
             assert "sub_id=s0" in address and "limit=1" in address  # the next page keeps them
     assert seen == [lead["lead_id"] for n, lead in reversed(list(enumerate(mine))) if n % 2 == 0]
+
+
+async def test_a_webhook_campaign_made_in_the_console_shows_its_signing_secret_once(market: Market) -> None:
+    buyer = await market.buyer()
+    await sign_in(market.client, buyer.key)
+    delivery = {"adapter": "webhook", "url": "https://hooks.buyer.example/leads"}
+    made = await _form_post(
+        market,
+        "/console/campaigns/new",
+        "/console/campaigns/new",
+        vertical="auto_insurance",
+        delivery=json.dumps(delivery),
+        **{"delivery.kind": "json", "pricing.model": "fixed", "pricing.cents_by_grade.A": "1000"},
+    )
+    assert made.status_code == 200 and "no-store" in made.headers["cache-control"], made.text[:2000]
+    secret = re.search(r'id="new-webhook-secret"[^>]*value="(whsec_[^"]+)"', made.text)
+    assert secret is not None, made.text[:3000]
+    campaign_id = re.search(r'href="/console/campaigns/(cmp_[a-z0-9]+)" id="to-campaign"', made.text)
+    assert campaign_id is not None
+    # Gone once left: neither the campaign's page nor the API shows it again.
+    page = (await market.client.get(f"/console/campaigns/{campaign_id.group(1)}")).text
+    stored = await market.client.get(f"/v1/campaigns/{campaign_id.group(1)}", headers=market.admin)
+    assert secret.group(1) not in page and secret.group(1) not in stored.text
