@@ -231,6 +231,172 @@ async def _webhook_url(services: Services, url: str) -> str:
     return url
 
 
+async def subscribe_for(
+    services: Services, principal: Principal, data: SubscriptionIn
+) -> SubscriptionCreated:
+    """A new subscription: an operator's (every buyer's alerts, or `data.buyer_id`'s, which must
+    exist) or a buyer's own; its webhook's signing secret is in this answer only."""
+    principal.require("operator", "buyer")
+    buyer_id = data.buyer_id
+    if principal.role == "buyer":
+        if buyer_id is not None:
+            _own_buyer(principal, buyer_id)
+        buyer_id = principal.buyer_id
+    elif buyer_id is not None and not await _buyer_exists(services, buyer_id):
+        raise field_invalid("buyer_id", "not_found", f"no buyer {buyer_id}")
+    if data.email is None and data.webhook_url is None:
+        raise field_invalid("email", "required", "give an e-mail address, a webhook_url, or both")
+    email = _email(services, data.email) if data.email is not None else None
+    url = await _webhook_url(services, data.webhook_url) if data.webhook_url is not None else None
+    secret = new_secret() if url is not None else None
+    subscription = SubscriptionCreated(
+        id=new_id("asub"),
+        audience=principal.role,
+        buyer_id=buyer_id,
+        kinds=sorted(set(data.kinds)),
+        email=email,
+        webhook_url=url,
+        created_at=services.clock(),
+        webhook_secret=secret,
+    )
+    async with services.engine.begin() as conn:
+        await conn.execute(
+            t.alert_subscriptions.insert().values(
+                **msgspec.structs.asdict(subscription), created_by=principal.key_id
+            )
+        )
+        await record_change(
+            conn,
+            principal,
+            action="alert_subscription.create",
+            entity_type="alert_subscription",
+            entity_id=subscription.id,
+            after=subscription,  # its webhook secret masked
+            at=subscription.created_at,
+        )
+    return subscription
+
+
+async def subscriptions_page_for(
+    services: Services, principal: Principal, *, limit: int = 100, cursor: str | None = None
+) -> SubscriptionPage:
+    """The subscriptions the caller may see, newest first: an operator all, a buyer its own."""
+    principal.require("operator", "buyer")
+    s = t.alert_subscriptions.c
+    query = select(t.alert_subscriptions).order_by(s.id.desc()).limit(limit + 1)
+    if principal.role == "buyer":
+        query = query.where(s.audience == "buyer", s.buyer_id == principal.buyer_id)
+    if cursor:
+        query = query.where(s.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [subscription_of(row) for row in rows[:limit]]
+    return SubscriptionPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def unsubscribe_for(services: Services, principal: Principal, subscription_id: str) -> Subscription:
+    """Stop a subscription (an operator any, a buyer its own: any other is a 404)."""
+    principal.require("operator", "buyer")
+    s = t.alert_subscriptions.c
+    async with services.engine.begin() as conn:
+        row = (await conn.execute(select(t.alert_subscriptions).where(s.id == subscription_id))).first()
+        if row is None or (
+            principal.role == "buyer" and (row.audience != "buyer" or row.buyer_id != principal.buyer_id)
+        ):
+            raise NotFound(f"no alert subscription {subscription_id}")
+        await conn.execute(sql_delete(t.alert_subscriptions).where(s.id == subscription_id))
+        removed = subscription_of(row)
+        await record_change(
+            conn,
+            principal,
+            action="alert_subscription.delete",
+            entity_type="alert_subscription",
+            entity_id=subscription_id,
+            before=removed,
+            at=services.clock(),
+        )
+    return removed
+
+
+async def set_threshold_for(
+    services: Services, principal: Principal, buyer_id: str, data: ThresholdIn
+) -> Threshold:
+    """Set (or, with null, clear) a buyer's low-balance threshold: an operator any buyer's, a
+    buyer its own (any other is a 404)."""
+    principal.require("operator", "buyer")
+    _own_buyer(principal, buyer_id)
+    if not await _buyer_exists(services, buyer_id):
+        raise NotFound(f"no buyer {buyer_id}")
+    now = services.clock()
+    th = t.alert_thresholds.c
+    async with services.engine.begin() as conn:
+        before = await conn.scalar(select(th.low_balance_cents).where(th.buyer_id == buyer_id))
+        if data.low_balance_cents is None:
+            await conn.execute(sql_delete(t.alert_thresholds).where(th.buyer_id == buyer_id))
+        else:
+            upsert = dialect_insert(conn.dialect.name, t.alert_thresholds).values(
+                buyer_id=buyer_id, low_balance_cents=data.low_balance_cents, updated_at=now
+            )
+            await conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[th.buyer_id],
+                    set_={"low_balance_cents": upsert.excluded.low_balance_cents, "updated_at": now},
+                )
+            )
+        await record_change(
+            conn,
+            principal,
+            action="alert_threshold.update",
+            entity_type="buyer",
+            entity_id=buyer_id,
+            before={"low_balance_cents": before},
+            after={"low_balance_cents": data.low_balance_cents},
+            at=now,
+        )
+    return Threshold(buyer_id=buyer_id, low_balance_cents=data.low_balance_cents, updated_at=now)
+
+
+async def threshold_for(services: Services, principal: Principal, buyer_id: str) -> Threshold:
+    """A buyer's low-balance threshold: staff any buyer's, a buyer its own (any other is a 404)."""
+    principal.require("operator", "finance", "buyer")
+    _own_buyer(principal, buyer_id)
+    if not await _buyer_exists(services, buyer_id):
+        raise NotFound(f"no buyer {buyer_id}")
+    th = t.alert_thresholds.c
+    async with services.engine.connect() as conn:
+        row = (await conn.execute(select(t.alert_thresholds).where(th.buyer_id == buyer_id))).first()
+    if row is None:
+        return Threshold(buyer_id=buyer_id, low_balance_cents=None, updated_at=None)
+    return Threshold(buyer_id=buyer_id, low_balance_cents=row.low_balance_cents, updated_at=row.updated_at)
+
+
+async def alerts_page_for(
+    services: Services,
+    principal: Principal,
+    *,
+    kind: AlertKind | None = None,
+    buyer_id: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> AlertPage:
+    """Alerts raised, newest first: staff all (or one buyer's), a buyer its own only."""
+    principal.require("operator", "finance", "buyer")
+    a = t.alerts.c
+    query = select(t.alerts).order_by(a.id.desc()).limit(limit + 1)
+    if principal.role == "buyer":
+        query = query.where(a.buyer_id == principal.buyer_id)
+    if buyer_id is not None:
+        query = query.where(a.buyer_id == buyer_id)
+    if kind is not None:
+        query = query.where(a.kind == kind)
+    if cursor:
+        query = query.where(a.id < cursor)
+    async with services.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [alert_of(row) for row in rows[:limit]]
+    return AlertPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
 class AlertController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
@@ -248,44 +414,7 @@ class AlertController(Controller):
     async def subscribe(
         self, data: JSONBody[SubscriptionIn], principal: PrincipalDep, services: ServicesDep
     ) -> SubscriptionCreated:
-        buyer_id = data.buyer_id
-        if principal.role == "buyer":
-            if buyer_id is not None:
-                _own_buyer(principal, buyer_id)
-            buyer_id = principal.buyer_id
-        elif buyer_id is not None and not await _buyer_exists(services, buyer_id):
-            raise field_invalid("buyer_id", "not_found", f"no buyer {buyer_id}")
-        if data.email is None and data.webhook_url is None:
-            raise field_invalid("email", "required", "give an e-mail address, a webhook_url, or both")
-        email = _email(services, data.email) if data.email is not None else None
-        url = await _webhook_url(services, data.webhook_url) if data.webhook_url is not None else None
-        secret = new_secret() if url is not None else None
-        subscription = SubscriptionCreated(
-            id=new_id("asub"),
-            audience=principal.role,
-            buyer_id=buyer_id,
-            kinds=sorted(set(data.kinds)),
-            email=email,
-            webhook_url=url,
-            created_at=services.clock(),
-            webhook_secret=secret,
-        )
-        async with services.engine.begin() as conn:
-            await conn.execute(
-                t.alert_subscriptions.insert().values(
-                    **msgspec.structs.asdict(subscription), created_by=principal.key_id
-                )
-            )
-            await record_change(
-                conn,
-                principal,
-                action="alert_subscription.create",
-                entity_type="alert_subscription",
-                entity_id=subscription.id,
-                after=subscription,  # its webhook secret masked
-                at=subscription.created_at,
-            )
-        return subscription
+        return await subscribe_for(services, principal, data)
 
     @get(
         "/subscriptions",
@@ -299,16 +428,7 @@ class AlertController(Controller):
         limit: PageLimit = 100,
         cursor: PageCursor = None,
     ) -> SubscriptionPage:
-        s = t.alert_subscriptions.c
-        query = select(t.alert_subscriptions).order_by(s.id.desc()).limit(limit + 1)
-        if principal.role == "buyer":
-            query = query.where(s.audience == "buyer", s.buyer_id == principal.buyer_id)
-        if cursor:
-            query = query.where(s.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [subscription_of(row) for row in rows[:limit]]
-        return SubscriptionPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return await subscriptions_page_for(services, principal, limit=limit, cursor=cursor)
 
     @delete(
         "/subscriptions/{subscription_id:str}",
@@ -319,25 +439,7 @@ class AlertController(Controller):
     async def unsubscribe(
         self, subscription_id: SubscriptionId, principal: PrincipalDep, services: ServicesDep
     ) -> Subscription:
-        s = t.alert_subscriptions.c
-        async with services.engine.begin() as conn:
-            row = (await conn.execute(select(t.alert_subscriptions).where(s.id == subscription_id))).first()
-            if row is None or (
-                principal.role == "buyer" and (row.audience != "buyer" or row.buyer_id != principal.buyer_id)
-            ):
-                raise NotFound(f"no alert subscription {subscription_id}")
-            await conn.execute(sql_delete(t.alert_subscriptions).where(s.id == subscription_id))
-            removed = subscription_of(row)
-            await record_change(
-                conn,
-                principal,
-                action="alert_subscription.delete",
-                entity_type="alert_subscription",
-                entity_id=subscription_id,
-                before=removed,
-                at=services.clock(),
-            )
-        return removed
+        return await unsubscribe_for(services, principal, subscription_id)
 
     @put(
         "/thresholds/{buyer_id:str}",
@@ -351,36 +453,7 @@ class AlertController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> Threshold:
-        _own_buyer(principal, buyer_id)
-        if not await _buyer_exists(services, buyer_id):
-            raise NotFound(f"no buyer {buyer_id}")
-        now = services.clock()
-        th = t.alert_thresholds.c
-        async with services.engine.begin() as conn:
-            before = await conn.scalar(select(th.low_balance_cents).where(th.buyer_id == buyer_id))
-            if data.low_balance_cents is None:
-                await conn.execute(sql_delete(t.alert_thresholds).where(th.buyer_id == buyer_id))
-            else:
-                upsert = dialect_insert(conn.dialect.name, t.alert_thresholds).values(
-                    buyer_id=buyer_id, low_balance_cents=data.low_balance_cents, updated_at=now
-                )
-                await conn.execute(
-                    upsert.on_conflict_do_update(
-                        index_elements=[th.buyer_id],
-                        set_={"low_balance_cents": upsert.excluded.low_balance_cents, "updated_at": now},
-                    )
-                )
-            await record_change(
-                conn,
-                principal,
-                action="alert_threshold.update",
-                entity_type="buyer",
-                entity_id=buyer_id,
-                before={"low_balance_cents": before},
-                after={"low_balance_cents": data.low_balance_cents},
-                at=now,
-            )
-        return Threshold(buyer_id=buyer_id, low_balance_cents=data.low_balance_cents, updated_at=now)
+        return await set_threshold_for(services, principal, buyer_id, data)
 
     @get(
         "/thresholds/{buyer_id:str}",
@@ -390,17 +463,7 @@ class AlertController(Controller):
     async def get_threshold(
         self, buyer_id: BuyerId, principal: PrincipalDep, services: ServicesDep
     ) -> Threshold:
-        _own_buyer(principal, buyer_id)
-        if not await _buyer_exists(services, buyer_id):
-            raise NotFound(f"no buyer {buyer_id}")
-        th = t.alert_thresholds.c
-        async with services.engine.connect() as conn:
-            row = (await conn.execute(select(t.alert_thresholds).where(th.buyer_id == buyer_id))).first()
-        if row is None:
-            return Threshold(buyer_id=buyer_id, low_balance_cents=None, updated_at=None)
-        return Threshold(
-            buyer_id=buyer_id, low_balance_cents=row.low_balance_cents, updated_at=row.updated_at
-        )
+        return await threshold_for(services, principal, buyer_id)
 
     @get(
         "/",
@@ -419,17 +482,6 @@ class AlertController(Controller):
         limit: PageLimit = 100,
         cursor: PageCursor = None,
     ) -> AlertPage:
-        a = t.alerts.c
-        query = select(t.alerts).order_by(a.id.desc()).limit(limit + 1)
-        if principal.role == "buyer":
-            query = query.where(a.buyer_id == principal.buyer_id)
-        if buyer_id is not None:
-            query = query.where(a.buyer_id == buyer_id)
-        if kind is not None:
-            query = query.where(a.kind == kind)
-        if cursor:
-            query = query.where(a.id < cursor)
-        async with services.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        items = [alert_of(row) for row in rows[:limit]]
-        return AlertPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        return await alerts_page_for(
+            services, principal, kind=kind, buyer_id=buyer_id, limit=limit, cursor=cursor
+        )

@@ -11,9 +11,9 @@ from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exchange.api.auth import PrincipalDep, roles
+from exchange.api.auth import Principal, PrincipalDep, roles
 from exchange.api.params import HoldId, PageCursor, PageLimit
-from exchange.api.services import ServicesDep
+from exchange.api.services import Services, ServicesDep
 from exchange.audit import record_change
 from exchange.distribution import uncertain
 from exchange.distribution.records import HoldState
@@ -48,6 +48,41 @@ class HoldDecisionIn(msgspec.Struct, frozen=True, kw_only=True):
             examples=["buyer confirmed by phone: lead A-1009 received"],
         ),
     ] = None
+
+
+async def decide_hold_for(
+    services: Services, principal: Principal, hold_id: str, *, sold: bool, note: str | None
+) -> HoldView:
+    """An operator's decision on an uncertain hold: a sale at the held price, or released; audited
+    in the decision's own transaction."""
+    now = services.clock()
+
+    async def audit(conn: AsyncConnection) -> None:
+        settled = await conn.scalar(select(t.holds.c.state).where(t.holds.c.id == hold_id))
+        after = {"state": settled, **({"note": note} if note else {})}
+        await record_change(
+            conn,
+            principal,
+            action="hold.decide",
+            entity_type="hold",
+            entity_id=hold_id,
+            before={"state": "uncertain"},
+            after=after,
+            at=now,
+        )
+
+    decided = await uncertain.decide(
+        services.engine,
+        services.verticals,
+        hold_id,
+        sold=sold,
+        note=note,
+        by=principal.key_id,
+        now=now,
+        audit=audit,
+    )
+    services.runner.notify()
+    return decided
 
 
 class HoldController(Controller):
@@ -98,31 +133,4 @@ class HoldController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> HoldView:
-        now = services.clock()
-
-        async def audit(conn: AsyncConnection) -> None:
-            settled = await conn.scalar(select(t.holds.c.state).where(t.holds.c.id == hold_id))
-            after = {"state": settled, **({"note": data.note} if data.note else {})}
-            await record_change(
-                conn,
-                principal,
-                action="hold.decide",
-                entity_type="hold",
-                entity_id=hold_id,
-                before={"state": "uncertain"},
-                after=after,
-                at=now,
-            )
-
-        decided = await uncertain.decide(
-            services.engine,
-            services.verticals,
-            hold_id,
-            sold=data.sold,
-            note=data.note,
-            by=principal.key_id,
-            now=now,
-            audit=audit,
-        )
-        services.runner.notify()
-        return decided
+        return await decide_hold_for(services, principal, hold_id, sold=data.sold, note=data.note)

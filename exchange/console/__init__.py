@@ -12,10 +12,12 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from exchange.console.accounts import ConsoleAccountsController, ConsoleKeysController
+from exchange.console.alerts import ConsoleAlertController
 from exchange.console.campaigns import ConsoleCampaignController
 from exchange.console.deliveries import ConsoleDeliveryController
 from exchange.console.explain import ConsoleExplainController
 from exchange.console.flow import FlowController
+from exchange.console.holds import ConsoleHoldController
 from exchange.console.leads import ConsoleLeadController
 from exchange.console.money import AccountController, MoneyController
 from exchange.console.money_actions import MoneyActionsController, PeriodActionsController
@@ -48,6 +50,8 @@ def console_router() -> Router:
             ConsoleCampaignController,
             ConsoleReturnController,
             ConsoleDeliveryController,
+            ConsoleHoldController,
+            ConsoleAlertController,
             ConsoleExplainController,
             static,
         ],

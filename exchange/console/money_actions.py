@@ -34,7 +34,7 @@ _AS_FORM = {"amount_cents": "amount"}
 MONEY_FIELDS = {"amount", "reference", "effective_date", "note", "force"}
 
 
-def cents_of(typed: str, field: str = "amount") -> int:
+def cents_of(typed: str, field: str = "amount", *, zero_allowed: bool = False) -> int:
     """'1,250.5', '$1250.50' or '1250' as cents; empty, not above zero, more than two decimals
     or not a number is a 422 naming the field."""
     cleaned = typed.strip().replace(",", "").removeprefix("$").strip()
@@ -46,8 +46,9 @@ def cents_of(typed: str, field: str = "amount") -> int:
         raise field_invalid(field, "not_an_amount", f"{typed!r} is not an amount such as 1250.00") from None
     if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
         raise field_invalid(field, "not_an_amount", f"{typed!r}: give dollars with at most two decimals")
-    if amount <= 0:
-        raise field_invalid(field, "out_of_range", f"{typed!r}: the amount must be more than 0.00")
+    if amount < 0 or (amount == 0 and not zero_allowed):
+        least = "0.00 or more" if zero_allowed else "more than 0.00"
+        raise field_invalid(field, "out_of_range", f"{typed!r}: the amount must be {least}")
     return int(amount * 100)
 
 

@@ -34,6 +34,8 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("Campaigns", "/console/campaigns"),
         ("Returns", "/console/returns"),
         ("Deliveries", "/console/deliveries"),
+        ("Holds", "/console/holds"),
+        ("Alerts", "/console/alerts"),
         ("Accounts", "/console/accounts"),
         ("Keys", "/console/keys"),
     ],
@@ -42,6 +44,8 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("Money", "/console/money"),
         ("Charts", "/console/charts"),
         ("Returns", "/console/returns"),
+        ("Holds", "/console/holds"),
+        ("Alerts", "/console/alerts"),
         ("Accounts", "/console/accounts"),
     ],
     "publisher": [("My leads", "/console/leads")],
@@ -49,6 +53,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("Bought leads", "/console/leads"),
         ("Campaigns", "/console/campaigns"),
         ("Returns", "/console/returns"),
+        ("Alerts", "/console/alerts"),
     ],
 }
 
