@@ -21,7 +21,7 @@ from exchange.console.holds import ConsoleHoldController
 from exchange.console.leads import ConsoleLeadController
 from exchange.console.money import AccountController, MoneyController
 from exchange.console.money_actions import MoneyActionsController, PeriodActionsController
-from exchange.console.render import EXCEPTION_HANDLERS, check_csrf
+from exchange.console.render import EXCEPTION_HANDLERS, check_request
 from exchange.console.reports import ChartsController
 from exchange.console.returns import ConsoleReturnController
 from exchange.console.signin import SignInController
@@ -55,7 +55,7 @@ def console_router() -> Router:
             ConsoleExplainController,
             static,
         ],
-        before_request=check_csrf,
+        before_request=check_request,
         exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

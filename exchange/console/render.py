@@ -15,7 +15,7 @@ from litestar.response import Redirect
 from exchange.api.auth import Principal
 from exchange.api.services import Services, ServicesDep
 from exchange.console.session import csrf_holds, csrf_token, session_principal
-from exchange.errors import ExchangeError, Forbidden
+from exchange.errors import ExchangeError, Forbidden, field_invalid
 
 SIGN_IN = "/console/sign-in"
 # Answers that show a secret (a new key, a signing secret) must never be kept by a browser or a proxy.
@@ -138,11 +138,22 @@ async def page(
     return Response(html, status_code=status, media_type=MediaType.HTML)
 
 
-async def check_csrf(request: Request[Any, Any, Any]) -> None:
-    """Every console POST carries its form's token, else it is refused (403) before its handler."""
+def _refuse_nul(where: str, items: Any) -> None:
+    for name, value in items:
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            field = name.replace("\x00", "\\u0000")
+            raise field_invalid(field, "invalid_value", f"{where} may not hold a NUL character (\\u0000)")
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """Every console request, before its handler: no NUL in its query or form (no text the
+    exchange keeps holds one, and PostgreSQL refuses it), named; and every POST carries its
+    form's CSRF token, else it is refused (403)."""
+    _refuse_nul("a query value", request.query_params.multi_items())
     if request.method != "POST":
         return
     form = await request.form()
+    _refuse_nul("a form field", form.multi_items())
     sent = form.get("csrf_token")
     services = request.app.state.services
     if not await csrf_holds(request, services, sent if isinstance(sent, str) else None):
