@@ -297,9 +297,9 @@ class ConsoleKeysController(Controller):
         except ExchangeError as exc:
             if exc.status_code != 422:
                 raise
-            errors = placed_errors(exc, KEY_FIELDS | {"account_id"})
-            for field in ("publisher_id", "buyer_id"):  # both are the form's one account field
-                errors.setdefault("account_id", []).extend(errors.pop(field, []))
+            # Both are the form's one account field.
+            one_account = {"publisher_id": "account_id", "buyer_id": "account_id"}
+            errors = placed_errors(exc, KEY_FIELDS | {"account_id"}, one_account)
             return await _keys_page(request, services, viewer, form=form, errors=errors)
         return await key_shown(
             request,

@@ -238,10 +238,7 @@ class ConsoleAlertController(Controller):
         except ExchangeError as exc:
             if exc.status_code != 422:
                 raise
-            errors = placed_errors(exc, THRESHOLD_FIELDS | set(_AS_FORM))
-            for api_name, shown_as in _AS_FORM.items():
-                if api_name in errors:
-                    errors.setdefault(shown_as, []).extend(errors.pop(api_name))
+            errors = placed_errors(exc, THRESHOLD_FIELDS, _AS_FORM)
             return await _alerts_page(
                 request,
                 services,

@@ -68,11 +68,7 @@ def _fields(values: dict[str, str]) -> set[str]:
 
 
 def placed_errors(exc: ExchangeError, values: dict[str, str]) -> dict[str, list[str]]:
-    errors = placed(exc, _fields(values) | set(ERROR_ALIASES))
-    for api_name, form_name in ERROR_ALIASES.items():
-        if api_name in errors:
-            errors.setdefault(form_name, []).extend(errors.pop(api_name))
-    return errors
+    return placed(exc, _fields(values), ERROR_ALIASES)
 
 
 async def _form_page(

@@ -47,12 +47,17 @@ def converted(body: dict[str, Any], kind: type[T]) -> T:
         raise field_invalid(where, "invalid", message) from None
 
 
-def placed_errors(exc: ExchangeError, known: set[str]) -> dict[str, list[str]]:
-    """The API's errors by the field they name when the form shows it, else by their section
-    (`caps`, `pricing`, `payout`…), else under `form`."""
+def placed_errors(
+    exc: ExchangeError, known: set[str], aliases: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """The API's errors by the field they name when the form shows it (or the form field an
+    alias maps the API's name to), else by their section (`caps`, `pricing`, `payout`…), else
+    under `form`."""
+    aliases = aliases or {}
     placed: dict[str, list[str]] = defaultdict(list)
     for error in exc.errors or []:
-        name = error.field if error.field in known else None
+        named = aliases.get(error.field or "", error.field)
+        name = named if named in known else None
         if name is None:
             section = _SECTION.match(error.field or "")
             name = section.group(0) if section else "form"

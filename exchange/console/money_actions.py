@@ -61,11 +61,7 @@ def _transfer_body(form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _errors_of(exc: ExchangeError) -> dict[str, list[str]]:
-    errors = placed_errors(exc, MONEY_FIELDS | set(_AS_FORM))
-    for api_name, form_name in _AS_FORM.items():
-        if api_name in errors:
-            errors.setdefault(form_name, []).extend(errors.pop(api_name))
-    return errors
+    return placed_errors(exc, MONEY_FIELDS, _AS_FORM)
 
 
 class MoneyActionsController(Controller):
