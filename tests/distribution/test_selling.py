@@ -5,8 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.conftest import Market, auto_insurance_lead
 from tests.distribution.buyers import FakeBuyer, serve
+
+# The fake buyers answer at once, but on a loaded machine the default 500 ms auction deadline can
+# still pass before a bid is read, and a test would see a timeout it is not about. Every test
+# here waits up to 10 s for bids (an auction ends as soon as every bid is in); the one about the
+# deadline sets its own.
+PATIENT = {"ping_timeout_ms": 10_000}
+
+
+@pytest.fixture(autouse=True)
+async def patient_auction(market: Market) -> None:
+    await market.distribution(**PATIENT)
 
 
 async def funded(market: Market, name: str, cents: int = 1_000_000):  # type: ignore[no-untyped-def]
@@ -107,7 +120,7 @@ async def test_nobody_accepting_leaves_the_lead_unsold_and_funds_free(market: Ma
 
 async def test_shared_lead_sells_to_the_best_non_exclusive_campaigns(market: Market) -> None:
     publisher = await market.publisher()
-    await market.distribution(max_sales=2)
+    await market.distribution(max_sales=2, **PATIENT)
     async with serve(FakeBuyer(bid=10.0), FakeBuyer(bid=30.0), FakeBuyer(bid=20.0)) as fakes:
         for i, fake in enumerate(fakes):
             await market.campaign(await funded(market, f"B{i}"), fake.delivery())
@@ -119,7 +132,7 @@ async def test_shared_lead_sells_to_the_best_non_exclusive_campaigns(market: Mar
 
 async def test_an_exclusive_campaign_buys_alone_when_it_pays_more(market: Market) -> None:
     publisher = await market.publisher()
-    await market.distribution(max_sales=3)
+    await market.distribution(max_sales=3, **PATIENT)
     async with serve(FakeBuyer(bid=50.0), FakeBuyer(bid=10.0), FakeBuyer(bid=15.0)) as fakes:
         await market.campaign(await funded(market, "X"), fakes[0].delivery(), exclusive=True)
         for i, fake in enumerate(fakes[1:]):
@@ -132,7 +145,7 @@ async def test_an_exclusive_campaign_buys_alone_when_it_pays_more(market: Market
 
 async def test_shared_buyers_win_over_a_smaller_exclusive_bid(market: Market) -> None:
     publisher = await market.publisher()
-    await market.distribution(max_sales=2)
+    await market.distribution(max_sales=2, **PATIENT)
     async with serve(FakeBuyer(bid=25.0), FakeBuyer(bid=20.0), FakeBuyer(bid=15.0)) as fakes:
         await market.campaign(await funded(market, "X"), fakes[0].delivery(), exclusive=True)
         for i, fake in enumerate(fakes[1:]):
@@ -212,7 +225,7 @@ async def test_equal_bids_take_turns(market: Market) -> None:
 
 async def test_a_bid_under_the_vertical_floor_for_the_grade_does_not_buy(market: Market) -> None:
     publisher = await market.publisher()
-    await market.distribution(floor_cents_by_grade={g: 1500 for g in "ABCD"})
+    await market.distribution(floor_cents_by_grade={g: 1500 for g in "ABCD"}, **PATIENT)
     async with serve(FakeBuyer(bid=14.99), FakeBuyer(bid=15.0)) as fakes:
         for i, fake in enumerate(fakes):
             await market.campaign(await funded(market, f"B{i}"), fake.delivery())
