@@ -40,6 +40,7 @@ from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
+from exchange.storage.paging import newest_first
 from exchange.storage.statements import dialect_insert
 from exchange.types import Cents, ErrorBody, Page
 
@@ -283,15 +284,12 @@ async def subscriptions_page_for(
     """The subscriptions the caller may see, newest first: an operator all, a buyer its own."""
     principal.require("operator", "buyer")
     s = t.alert_subscriptions.c
-    query = select(t.alert_subscriptions).order_by(s.id.desc()).limit(limit + 1)
+    query = select(t.alert_subscriptions)
     if principal.role == "buyer":
         query = query.where(s.audience == "buyer", s.buyer_id == principal.buyer_id)
-    if cursor:
-        query = query.where(s.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [subscription_of(row) for row in rows[:limit]]
-    return SubscriptionPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        rows, next_cursor = await newest_first(conn, query, s.id, limit=limit, cursor=cursor)
+    return SubscriptionPage(items=[subscription_of(row) for row in rows], next_cursor=next_cursor)
 
 
 async def unsubscribe_for(services: Services, principal: Principal, subscription_id: str) -> Subscription:
@@ -382,19 +380,16 @@ async def alerts_page_for(
     """Alerts raised, newest first: staff all (or one buyer's), a buyer its own only."""
     principal.require("operator", "finance", "buyer")
     a = t.alerts.c
-    query = select(t.alerts).order_by(a.id.desc()).limit(limit + 1)
+    query = select(t.alerts)
     if principal.role == "buyer":
         query = query.where(a.buyer_id == principal.buyer_id)
     if buyer_id is not None:
         query = query.where(a.buyer_id == buyer_id)
     if kind is not None:
         query = query.where(a.kind == kind)
-    if cursor:
-        query = query.where(a.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [alert_of(row) for row in rows[:limit]]
-    return AlertPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        rows, next_cursor = await newest_first(conn, query, a.id, limit=limit, cursor=cursor)
+    return AlertPage(items=[alert_of(row) for row in rows], next_cursor=next_cursor)
 
 
 class AlertController(Controller):

@@ -19,6 +19,7 @@ from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
+from exchange.storage.paging import newest_first
 from exchange.types import Cents, Page
 
 NonNegativeCents = Cents
@@ -141,14 +142,11 @@ async def create_buyer_for(services: Services, principal: Principal, data: Buyer
 
 async def buyers_page(services: Services, limit: int, cursor: str | None) -> BuyerPage:
     """A page of buyers, newest first."""
-    b = t.buyers.c
-    query = select(t.buyers).order_by(b.id.desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(b.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [_out(row) for row in rows[:limit]]
-    return BuyerPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        rows, next_cursor = await newest_first(
+            conn, select(t.buyers), t.buyers.c.id, limit=limit, cursor=cursor
+        )
+    return BuyerPage(items=[_out(row) for row in rows], next_cursor=next_cursor)
 
 
 async def read_buyer(services: Services, buyer_id: str) -> BuyerOut:

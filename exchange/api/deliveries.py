@@ -20,6 +20,7 @@ from exchange.distribution.resend import Resent, resend
 from exchange.errors import Conflict, NotFound
 from exchange.jobs.file_batches import retry_batch
 from exchange.storage import tables as t
+from exchange.storage.paging import newest_first
 from exchange.types import Page
 
 
@@ -221,7 +222,7 @@ async def delivery_page_for(
 ) -> DeliveryPage:
     """A page of the delivery audit as `GET /v1/deliveries` reads it, newest first."""
     d = t.deliveries.c
-    query = select(t.deliveries).order_by(d.id.desc()).limit(limit + 1)
+    query = select(t.deliveries)
     for column, value in (
         (d.buyer_id, only.buyer_id),
         (d.campaign_id, only.campaign_id),
@@ -234,12 +235,9 @@ async def delivery_page_for(
         query = query.where(d.created_at >= day_start(only.since))
     if only.until is not None:
         query = query.where(d.created_at < day_after(only.until))
-    if cursor:
-        query = query.where(d.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [delivery_view(row) for row in rows[:limit]]
-    return DeliveryPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        rows, next_cursor = await newest_first(conn, query, d.id, limit=limit, cursor=cursor)
+    return DeliveryPage(items=[delivery_view(row) for row in rows], next_cursor=next_cursor)
 
 
 async def resend_for(services: Services, principal: Principal, delivery_id: str) -> Resent:

@@ -21,6 +21,7 @@ from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
 from exchange.storage.migrate import hash_key
+from exchange.storage.paging import newest_first
 from exchange.types import Page, Role
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -250,21 +251,14 @@ async def keys_page(
 ) -> KeyPage:
     """A page of keys, newest first, never their hashes."""
     k = t.api_keys.c
-    query = (
-        select(k.id, k.role, k.name, k.publisher_id, k.buyer_id, k.created_at, k.revoked_at)
-        .order_by(k.id.desc())
-        .limit(limit + 1)
-    )
+    query = select(k.id, k.role, k.name, k.publisher_id, k.buyer_id, k.created_at, k.revoked_at)
     if role is not None:
         query = query.where(k.role == role)
     if account_id is not None:
         query = query.where((k.publisher_id == account_id) | (k.buyer_id == account_id))
-    if cursor:
-        query = query.where(k.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [key_out(row) for row in rows[:limit]]
-    return KeyPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        rows, next_cursor = await newest_first(conn, query, k.id, limit=limit, cursor=cursor)
+    return KeyPage(items=[key_out(row) for row in rows], next_cursor=next_cursor)
 
 
 async def revoke_key_for(services: Services, principal: Principal, key_id: str) -> KeyRevoked:

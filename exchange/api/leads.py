@@ -28,6 +28,7 @@ from exchange.errors import ExchangeError, NotFound
 from exchange.pipeline.grade import grade_advice
 from exchange.pipeline.intake import Posted, Received, Source, receive_lead
 from exchange.storage import tables as t
+from exchange.storage.paging import newest_first
 from exchange.types import ErrorBody, LeadAnswer, LeadState, Page
 
 log = logging.getLogger(__name__)
@@ -559,7 +560,7 @@ async def lead_page_for(
 ) -> LeadPage:
     """The newest leads this caller may see (a publisher its own, a buyer those it bought)."""
     leads = t.leads.c
-    query = select(t.leads).order_by(leads.id.desc()).limit(limit + 1)
+    query = select(t.leads)
     if principal.role == "publisher":
         query = query.where(leads.publisher_id == principal.publisher_id)
     elif principal.role == "buyer":
@@ -577,15 +578,13 @@ async def lead_page_for(
         query = query.where(leads.received_at >= day_start(only.since))
     if only.until is not None:
         query = query.where(leads.received_at < day_after(only.until))
-    if cursor:
-        query = query.where(leads.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-        ids = [row.id for row in rows[:limit]]
+        rows, next_cursor = await newest_first(conn, query, leads.id, limit=limit, cursor=cursor)
+        ids = [row.id for row in rows]
         sales = await _sales(conn, ids, principal)
         reversed_cents = await _reversed(conn, ids, principal)
-    items = [_view(row, principal, sales, reversed_cents) for row in rows[:limit]]
-    return LeadPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+    items = [_view(row, principal, sales, reversed_cents) for row in rows]
+    return LeadPage(items=items, next_cursor=next_cursor)
 
 
 async def lead_events_for(

@@ -20,6 +20,7 @@ from exchange.audit import record_change
 from exchange.errors import NotFound, field_invalid
 from exchange.ids import new_id
 from exchange.storage import tables as t
+from exchange.storage.paging import newest_first
 from exchange.types import GRADE_KEYS, Page, documented
 from exchange.verticals import GRADES
 
@@ -361,14 +362,11 @@ async def create_publisher_for(
 
 async def publishers_page(services: Services, limit: int, cursor: str | None) -> PublisherPage:
     """A page of publishers, newest first."""
-    p = t.publishers.c
-    query = select(t.publishers).order_by(p.id.desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(p.id < cursor)
     async with services.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [_out(row) for row in rows[:limit]]
-    return PublisherPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+        rows, next_cursor = await newest_first(
+            conn, select(t.publishers), t.publishers.c.id, limit=limit, cursor=cursor
+        )
+    return PublisherPage(items=[_out(row) for row in rows], next_cursor=next_cursor)
 
 
 class PublisherController(Controller):

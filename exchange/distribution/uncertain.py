@@ -25,6 +25,7 @@ from exchange.distribution.trail import Trail
 from exchange.errors import Conflict, NotFound
 from exchange.storage import tables as t
 from exchange.storage.outbox import owe_distribution
+from exchange.storage.paging import newest_first
 from exchange.storage.verticals import VerticalCache
 from exchange.verticals import Distribution
 
@@ -147,19 +148,16 @@ async def list_holds(
 ) -> tuple[list[HoldView], str | None]:
     """A page of holds, newest first, and the cursor of the next page."""
     h = t.holds.c
-    query = select(t.holds).order_by(h.id.desc()).limit(limit + 1)
+    query = select(t.holds)
     if state == "uncertain":
         # Spelled out, so the database may read the index of uncertain holds alone.
         query = query.where(h.state == literal_column("'uncertain'"))
     for column, value in ((h.state, state), (h.lead_id, lead_id), (h.buyer_id, buyer_id)):
         if value is not None:
             query = query.where(column == value)
-    if cursor:
-        query = query.where(h.id < cursor)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    items = [hold_view(hold_from_row(row)) for row in rows[:limit]]
-    return items, items[-1].id if len(rows) > limit else None
+        rows, next_cursor = await newest_first(conn, query, h.id, limit=limit, cursor=cursor)
+    return [hold_view(hold_from_row(row)) for row in rows], next_cursor
 
 
 async def get_hold(engine: AsyncEngine, hold_id: str) -> HoldView:
