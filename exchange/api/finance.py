@@ -186,13 +186,18 @@ class SettlementController(Controller):
         first, last = resolve_span(month, since, until)
         async with services.engine.connect() as conn:
             settlement = await read_settlement(conn, first, last)
-        if format == "csv":
-            return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
-        if format == "xlsx":
-            # Zipping a workbook is CPU work: keep it off the event loop.
-            body = await asyncio.to_thread(settlement_xlsx, settlement)
-            return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
+        if format in ("csv", "xlsx"):
+            return await settlement_file(settlement, format)
         return Response(settlement)
+
+
+async def settlement_file(settlement: Settlement, kind: Literal["csv", "xlsx"]) -> Response[bytes]:
+    """The settlement as a file: the API's download and the console's are these bytes."""
+    if kind == "csv":
+        return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
+    # Zipping a workbook is CPU work: keep it off the event loop.
+    body = await asyncio.to_thread(settlement_xlsx, settlement)
+    return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
 
 
 class StatementController(Controller):

@@ -154,6 +154,13 @@ class PayoutController(Controller):
             return PayoutList(items=await read_payouts(conn, publisher_id))
 
 
+async def payout_run_file(services: Services, last: date, minimum_cents: int) -> Response[bytes]:
+    """The payout run up to `last` as the CSV a bank upload starts from (the API's and the console's)."""
+    async with services.engine.connect() as conn:
+        proposal = await propose_payouts(conn, last, minimum_cents)
+    return download(proposal_csv(proposal), CSV_MEDIA_TYPE, f"payout-run_{last.isoformat()}.csv")
+
+
 class PayoutRunController(Controller):
     path = "/v1/payouts"
     tags = ["money"]
@@ -195,8 +202,7 @@ class PayoutRunController(Controller):
             raise field_invalid("until", "missing", "give until (inclusive) or month=YYYY-MM")
         else:
             last = until
-        async with services.engine.connect() as conn:
-            proposal = await propose_payouts(conn, last, minimum_cents)
         if format == "csv":
-            return download(proposal_csv(proposal), CSV_MEDIA_TYPE, f"payout-run_{last.isoformat()}.csv")
-        return Response(proposal)
+            return await payout_run_file(services, last, minimum_cents)
+        async with services.engine.connect() as conn:
+            return Response(await propose_payouts(conn, last, minimum_cents))

@@ -66,12 +66,18 @@ class DailyReport(msgspec.Struct, kw_only=True):
     ]
 
 
-async def read_daily_report(services: Services, since: date | None, until: date | None) -> DailyReport:
-    """The span asked for (default: the last 30 days) and its rows; a backwards or too long one is a 422."""
+def _span(services: Services, since: date | None, until: date | None) -> tuple[date, date]:
+    """A report's UTC days, both included: by default the 30 ending today; backwards is a 422."""
     until = until or services.clock().date()
     since = since or until - timedelta(days=29)
     if since > until:
         raise field_invalid("since", "invalid_value", "since is after until")
+    return since, until
+
+
+async def read_daily_report(services: Services, since: date | None, until: date | None) -> DailyReport:
+    """The span asked for (default: the last 30 days) and its rows; a backwards or too long one is a 422."""
+    since, until = _span(services, since, until)
     if (until - since).days >= MAX_DAILY_DAYS:
         raise field_invalid("since", "invalid_value", f"at most {MAX_DAILY_DAYS} days at once")
     async with services.engine.connect() as conn:
@@ -105,11 +111,7 @@ class ReportController(Controller):
             date | None, QueryParameter(description="The last UTC day included (YYYY-MM-DD); omitted: today.")
         ] = None,
     ) -> SourceReport:
-        today = services.clock().date()
-        until = until or today
-        since = since or until - timedelta(days=29)
-        if since > until:
-            raise field_invalid("since", "invalid_value", "since is after until")
+        since, until = _span(services, since, until)
         async with services.engine.connect() as conn:
             rows = await source_report(
                 conn,

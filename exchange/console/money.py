@@ -8,7 +8,6 @@ page, its downloads and the API agree to the cent and to the byte.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated, Any
 
@@ -17,26 +16,22 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy import select
 
-from billing.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from billing.ledger import HOUSE_ACCOUNTS
-from billing.payouts import proposal_csv, propose_payouts
 from billing.periods import month_of, parse_month, read_period_events, read_periods, resolve_span
 from billing.settlements import (
     COLUMNS,
     Settlement,
-    filename,
     read_settlement,
-    settlement_csv,
-    settlement_xlsx,
 )
 from billing.statements import find_account, period, read_statement
 from exchange.api.auth import Principal
 from exchange.api.buyers import read_buyer
-from exchange.api.finance import download
+from exchange.api.finance import settlement_file
 from exchange.api.invoices import document_answer, may_read_document
 from exchange.api.keys import keys_page
 from exchange.api.money import BalanceOut, read_account_balance
 from exchange.api.params import AccountId
+from exchange.api.payouts import payout_run_file
 from exchange.api.publishers import read_publisher
 from exchange.api.services import Services, ServicesDep
 from exchange.console.fields import shown_values
@@ -133,27 +128,20 @@ class MoneyController(Controller):
             history=history,
         )
 
-    @get("/settlement.csv", include_in_schema=False)
-    async def settlement_csv(
+    @get(["/settlement.csv", "/settlement.xlsx"], include_in_schema=False)
+    async def settlement_file(
         self,
+        request: Request[Any, Any, Any],
         services: ServicesDep,
         viewer: ViewerDep,
         month: Text = None,
         since: Text = None,
         until: Text = None,
     ) -> Response[bytes]:
-        return await _settlement_file(services, viewer, (month, since, until), "csv")
-
-    @get("/settlement.xlsx", include_in_schema=False)
-    async def settlement_xlsx(
-        self,
-        services: ServicesDep,
-        viewer: ViewerDep,
-        month: Text = None,
-        since: Text = None,
-        until: Text = None,
-    ) -> Response[bytes]:
-        return await _settlement_file(services, viewer, (month, since, until), "xlsx")
+        """The settlement as the API's download of it: the same bytes, the same file name."""
+        viewer.require("operator", "finance")
+        settlement = await _settlement(services, settlement_span(services, month, since, until))
+        return await settlement_file(settlement, "csv" if request.url.path.endswith(".csv") else "xlsx")
 
     @get("/payouts.csv", include_in_schema=False)
     async def payout_run(
@@ -162,22 +150,7 @@ class MoneyController(Controller):
         """The payout run for the month, as GET /v1/payouts/proposal?format=csv gives it."""
         viewer.require("operator", "finance")
         last = parse_month(month or month_of(services.clock()))[1]
-        async with services.engine.connect() as conn:
-            proposal = await propose_payouts(conn, last, 0)
-        return download(proposal_csv(proposal), CSV_MEDIA_TYPE, f"payout-run_{last.isoformat()}.csv")
-
-
-async def _settlement_file(
-    services: Services, viewer: Principal, asked: tuple[str | None, str | None, str | None], kind: str
-) -> Response[bytes]:
-    """The settlement as the API's download of it: the same bytes, the same file name."""
-    viewer.require("operator", "finance")
-    settlement = await _settlement(services, settlement_span(services, *asked))
-    if kind == "csv":
-        return download(settlement_csv(settlement), CSV_MEDIA_TYPE, filename(settlement, "csv"))
-    # Zipping a workbook is CPU work: keep it off the event loop.
-    body = await asyncio.to_thread(settlement_xlsx, settlement)
-    return download(body, XLSX_MEDIA_TYPE, filename(settlement, "xlsx"))
+        return await payout_run_file(services, last, minimum_cents=0)
 
 
 def statement_span(services: Services, since: str | None, until: str | None) -> tuple[date, date]:
