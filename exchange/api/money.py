@@ -199,11 +199,18 @@ async def read_account_balance(services: Services, principal: Principal, account
         else:
             raise NotFound(f"no account {account_id}")
         balance = await read_balance(conn, account_type, account_id)
+    return balance_out(account_id, account_type, balance.balance_cents, balance.reserved_cents, credit)
+
+
+def balance_out(
+    account_id: str, account_type: str, balance_cents: int, reserved_cents: int, credit_cents: int
+) -> BalanceOut:
+    """An account's balance as the API answers it: what it may still spend follows from the rest."""
     return BalanceOut(
         account_id=account_id,
         account_type=account_type,
-        balance_cents=balance.balance_cents,
-        reserved_cents=balance.reserved_cents,
-        credit_limit_cents=credit,
-        available_cents=balance.balance_cents - balance.reserved_cents + credit,
+        balance_cents=balance_cents,
+        reserved_cents=reserved_cents,
+        credit_limit_cents=credit_cents,
+        available_cents=balance_cents - reserved_cents + credit_cents,
     )

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 from litestar.params import Parameter
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
-from billing.ledger import HOUSE_ACCOUNTS
+from billing.ledger import HOUSE_ACCOUNTS, read_balance
 from billing.periods import month_of, parse_month, read_period_events, read_periods, resolve_span
 from billing.settlements import (
     COLUMNS,
@@ -29,7 +29,7 @@ from exchange.api.buyers import read_buyer
 from exchange.api.finance import settlement_file
 from exchange.api.invoices import document_answer, may_read_document
 from exchange.api.keys import keys_page
-from exchange.api.money import BalanceOut, read_account_balance
+from exchange.api.money import BalanceOut, balance_out, read_account_balance
 from exchange.api.params import AccountId
 from exchange.api.payouts import payout_run_file
 from exchange.api.publishers import read_publisher
@@ -71,18 +71,33 @@ async def _settlement(services: Services, span: tuple[date, date]) -> Settlement
 
 
 async def balances(services: Services, viewer: Principal) -> list[tuple[str, str, BalanceOut]]:
-    """(kind, name, balance) of buyers, publishers and the house accounts, read as the API reads one."""
-    accounts: list[tuple[str, str, str]] = []
+    """(kind, name, balance) of buyers, publishers and the house accounts, as the API answers
+    each one's balance: one read per kind of account, each account's balance row joined."""
+    viewer.require("operator", "finance")
+    found: list[tuple[str, str, BalanceOut]] = []
+    b = t.account_balances.c
+    house = [("exchange", account_id, f"Exchange: {account_id}", 0) for account_id in HOUSE_ACCOUNTS]
     async with services.engine.connect() as conn:
-        for kind, table in (("buyer", t.buyers), ("publisher", t.publishers)):
-            query = select(table.c.id, table.c.name).order_by(table.c.name, table.c.id).limit(BALANCE_ROWS)
-            accounts += [(kind, row.name, row.id) for row in await conn.execute(query)]
-    accounts += [("house", f"Exchange: {house}", house) for house in HOUSE_ACCOUNTS]
-    # One at a time: each read takes a connection, and the pool is the API's too.
-    return [
-        (kind, name, await read_account_balance(services, viewer, account_id))
-        for kind, name, account_id in accounts
-    ]
+        for kind, table, credit in (
+            ("buyer", t.buyers, t.buyers.c.credit_limit_cents),
+            ("publisher", t.publishers, literal(0)),
+        ):
+            query = (
+                select(table.c.id, table.c.name, credit.label("credit"), b.balance_cents, b.reserved_cents)
+                .outerjoin(t.account_balances, (b.account_type == kind) & (b.account_id == table.c.id))
+                .order_by(table.c.name, table.c.id)
+                .limit(BALANCE_ROWS)
+            )
+            for row in await conn.execute(query):
+                balance = balance_out(
+                    row.id, kind, row.balance_cents or 0, row.reserved_cents or 0, int(row.credit)
+                )
+                found.append((kind, row.name, balance))
+        for kind, account_id, name, credit in house:
+            held = await read_balance(conn, kind, account_id)
+            balance = balance_out(account_id, kind, held.balance_cents, held.reserved_cents, credit)
+            found.append(("house", name, balance))
+    return found
 
 
 class MoneyController(Controller):

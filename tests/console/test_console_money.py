@@ -54,6 +54,15 @@ async def test_finance_sees_balances_and_a_settlement_whose_rows_reconcile(marke
     assert api["balance_cents"] == 96_850
     buyer_row = balances[balances.index(f'href="/console/accounts/{buyer.id}"') :].split("</tr>", 1)[0]
     assert "$968.50" in buyer_row and publisher.id in balances and "Exchange: goodwill" in balances
+    # Every account's row is the API's answer for it: balance, reserved, credit limit, available.
+    for account_id in (buyer.id, publisher.id, "exchange", "goodwill"):
+        api = (await market.client.get(f"/v1/accounts/{account_id}/balance", headers=market.admin)).json()
+        row = balances[balances.index(f'href="/console/accounts/{account_id}"') :].split("</tr>", 1)[0]
+        figures = [
+            api[k] for k in ("balance_cents", "reserved_cents", "credit_limit_cents", "available_cents")
+        ]
+        shown = [int(c) for c in re.findall(r'data-cents="(-?\d+)"', row)]
+        assert shown == figures, (account_id, shown, figures)
 
     table = section(page.text, "settlement-table")
     assert table.count('class="reconciles">yes') == 3 and "NO" not in table  # buyer, publisher, house
