@@ -255,16 +255,7 @@ class HostedFormController(Controller):
             missing = [f.name for f in form.fields if f.required and f.name not in values]
             errors = dict.fromkeys(missing, "is required")
             errors["consent_given"] = "tick the box to agree to be contacted"
-            return await _form_page(
-                request,
-                services,
-                form,
-                status=422,
-                page_url=page_url,
-                values=values,
-                errors=errors,
-                problem="Please check the form.",
-            )
+            return await _sent_back(request, services, form, page_url, values, errors)
         user_agent = request.headers.get("user-agent", "")[:2000]
         evidence = {
             "text": form.consent_text,
@@ -310,20 +301,31 @@ async def _answer(
 ) -> Response[str]:
     answer = result.answer
     if answer.status == "rejected":
-        errors = _by_field(answer.errors or [])
-        return await _form_page(
-            request,
-            services,
-            form,
-            status=422,
-            page_url=page_url,
-            values=values,
-            errors=errors,
-            problem="Please check the form.",
-        )
+        return await _sent_back(request, services, form, page_url, values, _by_field(answer.errors or []))
     title, message = _RESULTS[answer.status]
     html = render("hosted_result.html", title=title, message=message, reference=answer.lead_id)
     return _html(html, 200 if result.replayed else _STATUS[answer.status])
+
+
+async def _sent_back(
+    request: Request[Any, Any, Any],
+    services: Services,
+    form: FormOf,
+    page_url: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+) -> Response[str]:
+    """The form again (422), as it was filled in, each problem beside its input."""
+    return await _form_page(
+        request,
+        services,
+        form,
+        status=422,
+        page_url=page_url,
+        values=values,
+        errors=errors,
+        problem="Please check the form.",
+    )
 
 
 def _by_field(errors: list[FieldError]) -> dict[str, str]:
